@@ -1,0 +1,100 @@
+// Package engine wires the pieces together for the commands: it opens a
+// checkpoint, builds the graphs, opens a backend session and hands the
+// samplers a step function.
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mmadac/mmadac/frontend"
+	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/models/mmada"
+)
+
+// Session is what every backend offers: run a graph on named tensors.
+type Session interface {
+	Run(inputs map[string]*ir.Tensor) (map[string]*ir.Tensor, error)
+	Close() error
+}
+
+// Backend names.
+const (
+	BackendAuto   = "auto"
+	BackendInterp = "interp"
+	BackendORT    = "ort"
+)
+
+// TextModel is a loaded MMaDA transformer ready to run.
+type TextModel struct {
+	Config  *frontend.LLaDAConfig
+	Graph   *ir.Graph
+	Backend string
+	ckpt    *frontend.Checkpoint
+	session Session
+}
+
+// OpenCheckpointModel reads config.json and the safetensors of a checkpoint
+// folder and builds the transformer graph, without reading weight data.
+func OpenCheckpointModel(dir string) (*frontend.LLaDAConfig, *frontend.Checkpoint, *ir.Graph, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, nil, nil, fmt.Errorf("model %s is not a folder; pass a checkpoint folder with config.json and safetensors", dir)
+	}
+	cfg, err := frontend.LoadLLaDAConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ck, err := frontend.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	g, err := mmada.Build(cfg, ck, mmada.Options{})
+	if err != nil {
+		ck.Close()
+		return nil, nil, nil, err
+	}
+	return cfg, ck, g, nil
+}
+
+// LoadTextModel opens a checkpoint and a backend session for it.
+func LoadTextModel(dir, backend string) (*TextModel, error) {
+	cfg, ck, g, err := OpenCheckpointModel(dir)
+	if err != nil {
+		return nil, err
+	}
+	sess, name, err := OpenSession(g, backend)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, session: sess}, nil
+}
+
+// Forward runs the transformer on ids and mask, i64 [batch, seq].
+func (m *TextModel) Forward(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+	vocab := int64(m.Config.Vocab())
+	for _, id := range ids.I64() {
+		if id < 0 || id >= vocab {
+			return nil, fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, vocab)
+		}
+	}
+	out, err := m.session.Run(map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask})
+	if err != nil {
+		return nil, err
+	}
+	return out[mmada.Logits], nil
+}
+
+// Close releases the session and the checkpoint mapping.
+func (m *TextModel) Close() error {
+	err := m.session.Close()
+	if cerr := m.ckpt.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,29 @@
+package ir
+
+import "fmt"
+
+// Fused ops are produced by the fusion passes, never by the model builders.
+// Each has a decomposition into the basic ops (in package passes) for
+// targets without a kernel for it.
+func registerFused() {
+	register(&OpDef{
+		Name: "rms_norm", MinInputs: 2, MaxInputs: 2, Infer: inferSameFirst,
+		Doc: "x * rsqrt(mean(x^2 over the last axis) + {eps}) * weight, statistics in f32",
+	})
+	register(&OpDef{
+		Name: "swiglu", MinInputs: 2, MaxInputs: 2, Infer: inferBinary(false),
+		Doc: "silu(gate) * up",
+	})
+	register(&OpDef{
+		Name: "attention", MinInputs: 3, MaxInputs: 4, Infer: inferAttention,
+		Doc: "softmax(q k^T * {scale} + bias) v over q,k,v[batch,heads,seq,dim], optional additive bias",
+	})
+}
+
+func inferAttention(in []*Value, a Attrs) ([]Type, error) {
+	q, k, v := in[0].Type, in[1].Type, in[2].Type
+	if q.Shape.Rank() != 4 || !q.Shape.Equal(k.Shape) || !q.Shape.Equal(v.Shape) {
+		return nil, fmt.Errorf("q %v, k %v and v %v must be equal rank-4 shapes", q, k, v)
+	}
+	return []Type{q}, nil
+}

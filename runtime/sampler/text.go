@@ -1,0 +1,348 @@
+// Package sampler runs MMaDA's diffusion sampling loops in Go around a
+// model step: LLaDA-style block text generation (also used for image
+// understanding) and MaskGIT-style text-to-image decoding.
+package sampler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/mmadac/mmadac/ir"
+)
+
+// Forward runs the transformer: input ids and padding mask, both i64
+// [batch, seq], to f32 logits [batch, seq, vocab].
+type Forward func(ids, mask *ir.Tensor) (*ir.Tensor, error)
+
+// TextParams are the settings of the text sampler, named as upstream's
+// generate() names them.
+type TextParams struct {
+	Steps       int
+	GenLength   int
+	BlockLength int
+	Temperature float64
+	CFGScale    float64
+	// Remasking is "low_confidence" or "random".
+	Remasking string
+	MaskID    int64
+}
+
+// DefaultTextParams are upstream's generate() defaults.
+func DefaultTextParams(maskID int64) TextParams {
+	return TextParams{Steps: 128, GenLength: 128, BlockLength: 128, Remasking: "low_confidence", MaskID: maskID}
+}
+
+// Validate checks the parameters against what the schedule requires.
+func (p TextParams) Validate() error {
+	switch {
+	case p.GenLength <= 0:
+		return fmt.Errorf("gen_length must be positive, got %d", p.GenLength)
+	case p.BlockLength <= 0:
+		return fmt.Errorf("block_length must be positive, got %d", p.BlockLength)
+	case p.GenLength%p.BlockLength != 0:
+		return fmt.Errorf("gen_length %d is not a multiple of block_length %d", p.GenLength, p.BlockLength)
+	case p.Steps <= 0:
+		return fmt.Errorf("steps must be positive, got %d", p.Steps)
+	case p.Steps%(p.GenLength/p.BlockLength) != 0:
+		return fmt.Errorf("steps %d is not divisible by the number of blocks %d (gen_length/block_length)", p.Steps, p.GenLength/p.BlockLength)
+	case p.Temperature < 0:
+		return fmt.Errorf("temperature must be >= 0, got %g", p.Temperature)
+	case p.CFGScale < 0:
+		return fmt.Errorf("cfg_scale must be >= 0, got %g", p.CFGScale)
+	case p.Remasking != "low_confidence" && p.Remasking != "random":
+		return fmt.Errorf("remasking %q is not supported; use low_confidence or random", p.Remasking)
+	}
+	return nil
+}
+
+// StepEvent reports one finished sampler step.
+type StepEvent struct {
+	Block, Blocks int
+	Step, Steps   int // step within the block, and steps per block
+	// Positions and Tokens list what this step unmasked, per row.
+	Positions [][]int
+	Tokens    [][]int64
+	// Confidences are the scores the positions were chosen by.
+	Confidences [][]float64
+	// IDs is the whole current sequence per row (shared; do not modify).
+	IDs     [][]int64
+	Elapsed time.Duration
+}
+
+// TextRequest is one text (or mmu) generation.
+type TextRequest struct {
+	// Prompt holds one row per sequence, all of one length (left-pad
+	// shorter prompts and pass AttentionMask).
+	Prompt [][]int64
+	// AttentionMask is optional: [batch][prompt+gen] with 0 on padding.
+	AttentionMask [][]int64
+	Params        TextParams
+	Noise         NoiseSource
+	// OnStep, when set, is called after every step.
+	OnStep func(StepEvent)
+}
+
+// NumTransfer splits m masked tokens over s steps: base = m/s each, and the
+// remainder one extra on the first steps.
+func NumTransfer(m, s int) []int {
+	out := make([]int, s)
+	for i := range out {
+		out[i] = m / s
+		if i < m%s {
+			out[i]++
+		}
+	}
+	return out
+}
+
+// GenerateText runs block diffusion: blocks left to right, each unmasked
+// over Steps/blocks steps, the most confident (or random) positions first.
+// It returns the whole sequences, prompt included.
+func GenerateText(ctx context.Context, fwd Forward, req TextRequest) ([][]int64, error) {
+	p := req.Params
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	batch := len(req.Prompt)
+	if batch == 0 {
+		return nil, fmt.Errorf("no prompt rows")
+	}
+	lp := len(req.Prompt[0])
+	for i, row := range req.Prompt {
+		if len(row) != lp {
+			return nil, fmt.Errorf("prompt row %d has %d tokens, row 0 has %d; left-pad rows to one length", i, len(row), lp)
+		}
+	}
+	total := lp + p.GenLength
+	if req.AttentionMask != nil {
+		if len(req.AttentionMask) != batch {
+			return nil, fmt.Errorf("attention mask has %d rows, the prompt %d", len(req.AttentionMask), batch)
+		}
+		for i, row := range req.AttentionMask {
+			if len(row) != total {
+				return nil, fmt.Errorf("attention mask row %d has %d entries, want prompt+gen_length = %d", i, len(row), total)
+			}
+		}
+	}
+	if p.CFGScale > 0 && req.AttentionMask != nil {
+		slog.Warn("classifier-free guidance runs without the attention mask, as upstream does")
+	}
+
+	x := make([][]int64, batch)
+	for b := range x {
+		x[b] = make([]int64, total)
+		copy(x[b], req.Prompt[b])
+		for i := lp; i < total; i++ {
+			x[b][i] = p.MaskID
+		}
+	}
+	isPrompt := make([][]bool, batch)
+	for b := range x {
+		isPrompt[b] = make([]bool, total)
+		for i, t := range x[b] {
+			isPrompt[b][i] = t != p.MaskID
+		}
+	}
+
+	blocks := p.GenLength / p.BlockLength
+	perBlock := p.Steps / blocks
+	start := time.Now()
+	for blk := 0; blk < blocks; blk++ {
+		lo, hi := lp+blk*p.BlockLength, lp+(blk+1)*p.BlockLength
+		transfers := make([][]int, batch)
+		for b := range x {
+			m := 0
+			for _, t := range x[b][lo:hi] {
+				if t == p.MaskID {
+					m++
+				}
+			}
+			transfers[b] = NumTransfer(m, perBlock)
+		}
+		for step := 0; step < perBlock; step++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			logits, err := textLogits(fwd, x, isPrompt, req.AttentionMask, p)
+			if err != nil {
+				return nil, err
+			}
+			ev, err := textStep(x, logits, transfers, step, lo, hi, p, req.Noise)
+			if err != nil {
+				return nil, err
+			}
+			ev.Block, ev.Blocks, ev.Step, ev.Steps = blk, blocks, step, perBlock
+			ev.IDs, ev.Elapsed = x, time.Since(start)
+			if req.OnStep != nil {
+				req.OnStep(ev)
+			}
+		}
+	}
+	return x, nil
+}
+
+// textLogits runs the model for the current sequences and, with
+// classifier-free guidance, combines the conditional logits with those of
+// the same sequences whose prompt positions are masked.
+func textLogits(fwd Forward, x [][]int64, isPrompt [][]bool, mask [][]int64, p TextParams) (*ir.Tensor, error) {
+	batch, total := len(x), len(x[0])
+	if p.CFGScale <= 0 {
+		ids := ir.NewTensor(ir.I64, int64(batch), int64(total))
+		m := ir.NewTensor(ir.I64, int64(batch), int64(total))
+		for b := range x {
+			copy(ids.I64()[b*total:], x[b])
+			if mask != nil {
+				copy(m.I64()[b*total:], mask[b])
+			}
+		}
+		if mask == nil {
+			fill(m.I64(), 1)
+		}
+		return fwd(ids, m)
+	}
+	ids := ir.NewTensor(ir.I64, int64(2*batch), int64(total))
+	m := ir.NewTensor(ir.I64, int64(2*batch), int64(total))
+	fill(m.I64(), 1)
+	d := ids.I64()
+	for b := range x {
+		copy(d[b*total:], x[b])
+		un := d[(batch+b)*total : (batch+b+1)*total]
+		for i, t := range x[b] {
+			if isPrompt[b][i] {
+				un[i] = p.MaskID
+			} else {
+				un[i] = t
+			}
+		}
+	}
+	both, err := fwd(ids, m)
+	if err != nil {
+		return nil, err
+	}
+	vocab := both.Shape[2]
+	half := int64(batch) * int64(total) * vocab
+	all := both.F32()
+	out := make([]float32, half)
+	s := float32(p.CFGScale + 1)
+	for i := range out {
+		c, u := all[i], all[half+int64(i)]
+		out[i] = u + s*(c-u)
+	}
+	return ir.FromF32(out, int64(batch), int64(total), vocab), nil
+}
+
+func fill(d []int64, v int64) {
+	for i := range d {
+		d[i] = v
+	}
+}
+
+// textStep picks a token and a confidence for every masked position of the
+// current block and unmasks the best transfers[b][step] of them per row.
+func textStep(x [][]int64, logits *ir.Tensor, transfers [][]int, step, lo, hi int, p TextParams, noise NoiseSource) (StepEvent, error) {
+	batch, total := len(x), len(x[0])
+	vocab := int(logits.Shape[2])
+	ld := logits.F32()
+
+	var gumbel, remask Draw
+	var err error
+	if p.Temperature > 0 {
+		if gumbel, err = noise.Next(GumbelUniform, []int64{int64(batch), int64(total), int64(vocab)}); err != nil {
+			return StepEvent{}, err
+		}
+	}
+	if p.Remasking == "random" {
+		if remask, err = noise.Next(RemaskUniform, []int64{int64(batch), int64(total)}); err != nil {
+			return StepEvent{}, err
+		}
+	}
+	ev := StepEvent{Positions: make([][]int, batch), Tokens: make([][]int64, batch), Confidences: make([][]float64, batch)}
+	for b := 0; b < batch; b++ {
+		type cand struct {
+			pos  int
+			tok  int64
+			conf float64
+		}
+		var cands []cand
+		var remaskRow []float32
+		if remask != nil {
+			remaskRow = remask.Row32(b)
+		}
+		// Positions right of the block get confidence -inf and masked
+		// positions are the only candidates, so only [lo, hi) matters.
+		for i := lo; i < hi; i++ {
+			if x[b][i] != p.MaskID {
+				continue
+			}
+			row := ld[(b*total+i)*vocab : (b*total+i+1)*vocab]
+			var tok int
+			if gumbel != nil {
+				tok = argmaxGumbel(row, gumbel.Row64(b*total+i), p.Temperature)
+			} else {
+				tok = argmax32(row)
+			}
+			var conf float64
+			if remaskRow != nil {
+				conf = float64(remaskRow[i])
+			} else {
+				conf = softmaxProb64(row, tok)
+			}
+			cands = append(cands, cand{i, int64(tok), conf})
+		}
+		k := transfers[b][step]
+		if k > len(cands) {
+			return StepEvent{}, fmt.Errorf("row %d: step %d wants %d tokens, %d positions are masked", b, step, k, len(cands))
+		}
+		sort.SliceStable(cands, func(i, j int) bool { return cands[i].conf > cands[j].conf })
+		for _, c := range cands[:k] {
+			x[b][c.pos] = c.tok
+			ev.Positions[b] = append(ev.Positions[b], c.pos)
+			ev.Tokens[b] = append(ev.Tokens[b], c.tok)
+			ev.Confidences[b] = append(ev.Confidences[b], c.conf)
+		}
+	}
+	return ev, nil
+}
+
+// argmax32 returns the first index of the maximum, as torch.argmax does.
+func argmax32(row []float32) int {
+	best, bi := float32(math.Inf(-1)), 0
+	for i, v := range row {
+		if v > best {
+			best, bi = v, i
+		}
+	}
+	return bi
+}
+
+// argmaxGumbel samples from softmax(logits/T) by the Gumbel-max trick in
+// float64: argmax(l - T*ln(-ln u)). It is the argmax of upstream's
+// exp(l)/(-ln u)^T, in log space, where exp cannot overflow.
+func argmaxGumbel(row []float32, u []float64, temp float64) int {
+	best, bi := math.Inf(-1), 0
+	for i, v := range row {
+		s := float64(v) - temp*math.Log(-math.Log(u[i]))
+		if s > best {
+			best, bi = s, i
+		}
+	}
+	return bi
+}
+
+// softmaxProb64 returns the float64 softmax probability of index tok over
+// the whole row.
+func softmaxProb64(row []float32, tok int) float64 {
+	m := math.Inf(-1)
+	for _, v := range row {
+		m = math.Max(m, float64(v))
+	}
+	s := 0.0
+	for _, v := range row {
+		s += math.Exp(float64(v) - m)
+	}
+	return math.Exp(float64(row[tok])-m) / s
+}
