@@ -1,0 +1,286 @@
+// Package onnx emits IR graphs as ONNX models (opset 17): one node or a
+// short sequence of standard nodes per IR op, weights inline or as
+// external data linked in place inside the checkpoint's safetensors files.
+package onnx
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
+	"github.com/mmadac/mmadac/ir"
+)
+
+// Opset is the default ONNX operator set of emitted models.
+const Opset = 17
+
+// irVersion is the ONNX IR version matching opset 17.
+const irVersion = 8
+
+// WeightMode says where parameter data goes.
+type WeightMode string
+
+const (
+	// WeightsInline stores the data in the model file (models under 2 GB).
+	WeightsInline WeightMode = "inline"
+	// WeightsExternal links each parameter to its bytes inside the
+	// checkpoint's safetensors files (location, offset, length), through
+	// a symbolic link under the model folder, so nothing is copied.
+	WeightsExternal WeightMode = "external"
+)
+
+// Options control emission.
+type Options struct {
+	Weights WeightMode
+	// Dir is the folder the model file will be written to; external
+	// locations are relative to it. Required for WeightsExternal.
+	Dir string
+	// Opset overrides the default operator set version.
+	Opset int64
+	// MicrosoftDomain allows com.microsoft operators (fused kernels of
+	// ONNX Runtime).
+	MicrosoftDomain bool
+}
+
+// emitter carries the state of one model emission.
+type emitter struct {
+	opts  Options
+	g     *onnxpb.GraphProto
+	names map[*ir.Value]string
+	next  int
+	// links maps a checkpoint file to its link name under Dir/weights.
+	links map[string]string
+	usesMS bool
+}
+
+// Emit converts a graph to an ONNX model.
+func Emit(g *ir.Graph, opts Options) (*onnxpb.ModelProto, error) {
+	if opts.Weights == "" {
+		opts.Weights = WeightsInline
+	}
+	if opts.Opset == 0 {
+		opts.Opset = Opset
+	}
+	if opts.Weights == WeightsExternal && opts.Dir == "" {
+		return nil, fmt.Errorf("external weights need the output folder")
+	}
+	if err := ir.Verify(g); err != nil {
+		return nil, err
+	}
+	e := &emitter{opts: opts, g: &onnxpb.GraphProto{Name: proto.String(g.Name)}, names: map[*ir.Value]string{}, links: map[string]string{}}
+	for _, in := range g.Inputs {
+		e.names[in] = in.Name
+		e.g.Input = append(e.g.Input, valueInfo(in.Name, in.Type))
+	}
+	for _, p := range g.Params {
+		if err := e.param(p); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range g.Consts {
+		name := e.fresh("const")
+		e.names[c] = name
+		t, err := tensorProto(name, c.Const)
+		if err != nil {
+			return nil, err
+		}
+		e.g.Initializer = append(e.g.Initializer, t)
+	}
+	for _, n := range g.Nodes {
+		if err := e.node(n); err != nil {
+			return nil, fmt.Errorf("emitting %s: %w", n.Op, err)
+		}
+	}
+	for _, o := range g.Outputs {
+		src := e.names[o.Value]
+		if src != o.Name {
+			e.add("Identity", []string{src}, []string{o.Name}, nil)
+		}
+		e.g.Output = append(e.g.Output, valueInfo(o.Name, o.Value.Type))
+	}
+	m := &onnxpb.ModelProto{
+		IrVersion:       proto.Int64(irVersion),
+		ProducerName:    proto.String("mmadac"),
+		ProducerVersion: proto.String("0.1"),
+		Graph:           e.g,
+		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(opts.Opset)}},
+	}
+	if e.usesMS {
+		m.OpsetImport = append(m.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: proto.String("com.microsoft"), Version: proto.Int64(1)})
+	}
+	keys := make([]string, 0, len(g.Meta))
+	for k := range g.Meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		m.MetadataProps = append(m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(g.Meta[k])})
+	}
+	return m, nil
+}
+
+// Write emits the graph and writes it to path (the folder is created),
+// through a temporary file so that a failure leaves nothing behind.
+func Write(g *ir.Graph, path string, opts Options) error {
+	opts.Dir = filepath.Dir(path)
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return err
+	}
+	m, err := Emit(g, opts)
+	if err != nil {
+		return err
+	}
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(opts.Dir, ".tmp-*.onnx")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Marshal emits the graph with inline weights and returns the bytes.
+func Marshal(g *ir.Graph) ([]byte, error) {
+	m, err := Emit(g, Options{Weights: WeightsInline})
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(m)
+}
+
+func (e *emitter) fresh(prefix string) string {
+	e.next++
+	return fmt.Sprintf("%s_%d", prefix, e.next)
+}
+
+func (e *emitter) param(p *ir.Value) error {
+	e.names[p] = p.Name
+	t := &onnxpb.TensorProto{
+		Name:     proto.String(p.Name),
+		DataType: proto.Int32(int32(elemType(p.Type.DType))),
+		Dims:     p.Type.Shape.Sizes(),
+	}
+	if p.Source == nil {
+		return fmt.Errorf("parameter %s has no data", p.Name)
+	}
+	switch e.opts.Weights {
+	case WeightsInline:
+		raw, err := p.Source.Bytes()
+		if err != nil {
+			return fmt.Errorf("reading parameter %s: %w", p.Name, err)
+		}
+		t.RawData = raw
+	case WeightsExternal:
+		file, off, size := p.Source.Location()
+		loc, err := e.link(file)
+		if err != nil {
+			return err
+		}
+		onnxpb.SetExternal(t, onnxpb.ExternalRef{Location: loc, Offset: off, Length: size})
+	default:
+		return fmt.Errorf("unknown weight mode %q; use inline or external", e.opts.Weights)
+	}
+	e.g.Initializer = append(e.g.Initializer, t)
+	return nil
+}
+
+// link makes file reachable from Dir as weights/<name> and returns that
+// relative location. ONNX external data must live under the model folder,
+// so a symbolic link stands in for the checkpoint file.
+func (e *emitter) link(file string) (string, error) {
+	if loc, ok := e.links[file]; ok {
+		return loc, nil
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", err
+	}
+	name := filepath.Base(abs)
+	for _, used := range e.links {
+		if used == "weights/"+name {
+			name = fmt.Sprintf("%d-%s", len(e.links), name)
+		}
+	}
+	loc := "weights/" + name
+	dst := filepath.Join(e.opts.Dir, loc)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	if cur, err := os.Readlink(dst); err == nil && cur == abs {
+		e.links[file] = loc
+		return loc, nil
+	}
+	os.Remove(dst)
+	if err := os.Symlink(abs, dst); err != nil {
+		return "", fmt.Errorf("linking weights %s: %w", abs, err)
+	}
+	e.links[file] = loc
+	return loc, nil
+}
+
+func elemType(dt ir.DType) onnxpb.TensorProto_DataType {
+	switch dt {
+	case ir.F32:
+		return onnxpb.TensorProto_FLOAT
+	case ir.F16:
+		return onnxpb.TensorProto_FLOAT16
+	case ir.BF16:
+		return onnxpb.TensorProto_BFLOAT16
+	case ir.F64:
+		return onnxpb.TensorProto_DOUBLE
+	case ir.I64:
+		return onnxpb.TensorProto_INT64
+	case ir.I32:
+		return onnxpb.TensorProto_INT32
+	case ir.Bool:
+		return onnxpb.TensorProto_BOOL
+	}
+	return onnxpb.TensorProto_UNDEFINED
+}
+
+func tensorProto(name string, t *ir.Tensor) (*onnxpb.TensorProto, error) {
+	if _, opaque := t.Data.(ir.OpaqueData); opaque {
+		return nil, fmt.Errorf("constant %s has no values (read back from text)", name)
+	}
+	return &onnxpb.TensorProto{
+		Name:     proto.String(name),
+		DataType: proto.Int32(int32(elemType(t.DType))),
+		Dims:     append([]int64{}, t.Shape...),
+		RawData:  ir.TensorBytes(t),
+	}, nil
+}
+
+func valueInfo(name string, t ir.Type) *onnxpb.ValueInfoProto {
+	shape := &onnxpb.TensorShapeProto{}
+	for _, d := range t.Shape {
+		dim := &onnxpb.TensorShapeProto_Dimension{}
+		if d.IsStatic() {
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d.Size}
+		} else {
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d.Sym}
+		}
+		shape.Dim = append(shape.Dim, dim)
+	}
+	return &onnxpb.ValueInfoProto{
+		Name: proto.String(name),
+		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+			ElemType: proto.Int32(int32(elemType(t.DType))),
+			Shape:    shape,
+		}}},
+	}
+}
