@@ -5,6 +5,8 @@ package onnx
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -53,7 +55,7 @@ type emitter struct {
 	names map[*ir.Value]string
 	next  int
 	// links maps a checkpoint file to its link name under Dir/weights.
-	links map[string]string
+	links  map[string]string
 	usesMS bool
 }
 
@@ -151,6 +153,10 @@ func Write(g *ir.Graph, path string, opts Options) error {
 		os.Remove(tmp.Name())
 		return err
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
 	return os.Rename(tmp.Name(), path)
 }
 
@@ -200,8 +206,10 @@ func (e *emitter) param(p *ir.Value) error {
 }
 
 // link makes file reachable from Dir as weights/<name> and returns that
-// relative location. ONNX external data must live under the model folder,
-// so a symbolic link stands in for the checkpoint file.
+// relative location. ONNX external data must resolve inside the model
+// folder (ONNX Runtime 1.30 rejects a symbolic link that leads outside
+// it), so the checkpoint file is hard-linked, which copies nothing; across
+// file systems it is copied, sparse regions included.
 func (e *emitter) link(file string) (string, error) {
 	if loc, ok := e.links[file]; ok {
 		return loc, nil
@@ -221,16 +229,51 @@ func (e *emitter) link(file string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err
 	}
-	if cur, err := os.Readlink(dst); err == nil && cur == abs {
+	if sameFile(abs, dst) {
 		e.links[file] = loc
 		return loc, nil
 	}
 	os.Remove(dst)
-	if err := os.Symlink(abs, dst); err != nil {
-		return "", fmt.Errorf("linking weights %s: %w", abs, err)
+	if err := os.Link(abs, dst); err != nil {
+		slog.Warn("cannot hard-link weights, copying them", "file", abs, "error", err)
+		if err := copyFile(abs, dst); err != nil {
+			return "", fmt.Errorf("copying weights %s: %w", abs, err)
+		}
 	}
 	e.links[file] = loc
 	return loc, nil
+}
+
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
+}
+
+// copyFile copies src to dst through a temporary file.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
 }
 
 func elemType(dt ir.DType) onnxpb.TensorProto_DataType {

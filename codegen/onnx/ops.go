@@ -269,4 +269,3 @@ func (e *emitter) attention(n *ir.Node, in []string, out string) {
 	e.add("Softmax", []string{logits}, []string{probs}, map[string]any{"axis": int64(-1)})
 	e.add("MatMul", []string{probs, in[2]}, []string{out}, nil)
 }
-

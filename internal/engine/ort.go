@@ -50,3 +50,20 @@ func paramBytes(g *ir.Graph) int64 {
 	}
 	return n
 }
+
+// openORTFile opens an ONNX Runtime session on a model file (whose
+// external weights are resolved relative to its folder).
+func openORTFile(g *ir.Graph, path string) (Session, error) {
+	if err := ort.Init(); err != nil {
+		return nil, err
+	}
+	ins := make([]string, len(g.Inputs))
+	for i, v := range g.Inputs {
+		ins[i] = v.Name
+	}
+	outs := make([]string, len(g.Outputs))
+	for i, o := range g.Outputs {
+		outs[i] = o.Name
+	}
+	return ort.NewSession(path, ins, outs, ort.DefaultOptions())
+}

@@ -16,12 +16,12 @@ import (
 // Runtime shared library is loaded from.
 const LibraryEnv = "MMADAC_ORT_LIB"
 
-// defaultLibraryInCache is where scripts/setup.sh leaves the library: the
-// onnxruntime-node npm package (version 1.30.0 is the one tested) ships it
-// for Linux x64 under this path.
+// defaultLibraryInCache is the library's path inside the cache directory
+// after scripts/setup.sh. The onnxruntime-node npm package (version 1.30.0
+// is the one tested) ships the Linux x64 build there.
 const defaultLibraryInCache = "npm/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1"
 
-// installHint says how to get the library; every load error ends with it.
+// installHint ends every load error with the ways to get the library.
 const installHint = `install ONNX Runtime with "bash scripts/setup.sh", or set ` + LibraryEnv +
 	` to the path of an existing libonnxruntime.so`
 
@@ -81,10 +81,10 @@ var (
 )
 
 // Init loads the ONNX Runtime shared library and creates the process-wide
-// ONNX Runtime environment. Only the first call does the work; later calls
-// return the same result, so a failure is permanent for the process (the
-// library cannot be loaded twice into one process either). NewSession and
-// NewSessionFromBytes call Init themselves.
+// ONNX Runtime environment. Only the first call does the work, and later
+// calls return the same result. A failure is therefore permanent for the
+// process, which could not load the library a second time anyway.
+// NewSession and NewSessionFromBytes call Init themselves.
 func Init() error {
 	initOnce.Do(func() { initErr = initEnvironment() })
 	return initErr

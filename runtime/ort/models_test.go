@@ -35,8 +35,8 @@ func requireORT(t *testing.T) {
 	}
 }
 
-// tensorValue declares a tensor value; dims are ints (fixed) or strings
-// (symbolic). A nil dims slice with noShape declares an unknown rank.
+// tensorValue declares a tensor value. Each of dims is an int (a fixed
+// size) or a string (a symbolic dimension); no dims declares a scalar.
 func tensorValue(name string, elem onnxpb.TensorProto_DataType, dims ...any) *onnxpb.ValueInfoProto {
 	shape := &onnxpb.TensorShapeProto{}
 	for _, d := range dims {

@@ -162,11 +162,11 @@ func (s *Session) LastOutputBytes() int64 { return s.lastOutputBytes.Load() }
 // memory rather than bytes copied.
 func (s *Session) LastInputBytes() int64 { return s.lastInputBytes.Load() }
 
-// Run evaluates the model. inputs must hold exactly the session's input
-// names; each tensor must match the declared element type and the declared
-// fixed dimensions, and a symbolic dimension name must have the same size
-// in every input that uses it. The result maps each output name to a new
-// tensor that the caller owns.
+// Run evaluates the model. inputs must contain exactly the session's input
+// names. Each tensor must match the declared element type and fixed
+// dimensions, and a symbolic dimension must have the same size in every
+// input that uses it. The result maps each output name to a new tensor that
+// the caller owns.
 //
 // Input data is read in place: it must not change until Run returns.
 func (s *Session) Run(inputs map[string]*ir.Tensor) (map[string]*ir.Tensor, error) {
@@ -270,9 +270,9 @@ func collectOutput(spec *valueSpec, v ortgo.Value, pre *ir.Tensor) (*ir.Tensor, 
 // values for outputs that ONNX Runtime allocates.
 //
 // NOTE: onnxruntime_go v1.27.0 copies an ORT-allocated float16 or bfloat16
-// output with one byte per element instead of two, and rejects rank-0
-// outputs, so those outputs need a shape before the run: fixed dimensions
-// from the model, symbolic ones from the inputs. An output whose shape
+// output with one byte per element instead of two, and it rejects rank-0
+// outputs. Such outputs therefore need their shape before the run, taking
+// fixed dimensions from the model and symbolic ones from the inputs. An output whose shape
 // depends on data (not on input shapes) cannot be float16 here; cast it to
 // float in the model.
 func preallocateOutput(spec *valueSpec, dims map[string]dimBinding) (ortgo.Value, *ir.Tensor, error) {
@@ -370,7 +370,7 @@ func (s *Session) checkInputs(inputs map[string]*ir.Tensor) (map[string]dimBindi
 }
 
 // Close releases the ONNX Runtime session. It waits for running calls of
-// Run; calling it again does nothing.
+// Run, and calling it again does nothing.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,11 +1,17 @@
 package ort
 
 import (
+	"encoding/binary"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
 	"github.com/mmadac/mmadac/ir"
@@ -325,7 +331,7 @@ func TestUnsupportedElementType(t *testing.T) {
 
 func TestRuntimeErrorIsWrapped(t *testing.T) {
 	requireORT(t)
-	// The inner dimension k is symbolic, so only ONNX Runtime sees that 5
+	// The inner dimension k is symbolic, so only ONNX Runtime detects that 5
 	// does not match W's 4 rows.
 	model := graphModel(t,
 		[]*onnxpb.NodeProto{node("MatMul", []string{"x", "w"}, []string{"y"})},
@@ -377,5 +383,76 @@ func TestSessionNames(t *testing.T) {
 	}
 	if got := s.OutputNames(); !reflect.DeepEqual(got, []string{"sum"}) {
 		t.Errorf("OutputNames = %v, want [sum]", got)
+	}
+}
+
+// TestExternalWeights loads a model whose MatMul weights sit at an offset
+// inside a separate file next to the model, as linked safetensors do.
+func TestExternalWeights(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	const offset = 24
+	weights := make([]byte, offset, offset+4*6)
+	w := []float32{1, 2, 3, 4, 5, 6}
+	for _, v := range w {
+		weights = binary.LittleEndian.AppendUint32(weights, math.Float32bits(v))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "weights.bin"), weights, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wInit := &onnxpb.TensorProto{Name: proto.String("w"), Dims: []int64{2, 3}, DataType: proto.Int32(int32(f32))}
+	onnxpb.SetExternal(wInit, onnxpb.ExternalRef{Location: "weights.bin", Offset: offset, Length: 24})
+	model := graphModel(t,
+		[]*onnxpb.NodeProto{node("MatMul", []string{"x", "w"}, []string{"y"})},
+		[]*onnxpb.ValueInfoProto{tensorValue("x", f32, "n", 2)},
+		[]*onnxpb.ValueInfoProto{tensorValue("y", f32, "n", 3)},
+		wInit)
+	path := filepath.Join(dir, "model.onnx")
+	if err := os.WriteFile(path, model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := NewSession(path, []string{"x"}, []string{"y"}, DefaultOptions())
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	defer s.Close()
+	y := runOK(t, s, map[string]*ir.Tensor{"x": ir.FromF32([]float32{1, 0, 0, 1}, 2, 2)})["y"]
+	if !reflect.DeepEqual(y.F32(), w) {
+		t.Errorf("y = %v, want the weights %v", y.F32(), w)
+	}
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	requireORT(t)
+	s := newTestSession(t, binaryModel(t, "Add", f32), []string{"a", "b"}, []string{"sum"})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := int64(g + 1)
+			a := ir.NewTensor(ir.F32, n, 3)
+			for i := range a.F32() {
+				a.F32()[i] = float32(g)
+			}
+			for range 20 {
+				out, err := s.Run(map[string]*ir.Tensor{"a": a, "b": a})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if sum := out["sum"]; sum.Shape[0] != n || sum.F32()[0] != float32(2*g) {
+					errs <- fmt.Errorf("goroutine %d: sum %v%v, want rows of %d", g, sum.Shape, sum.F32(), 2*g)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

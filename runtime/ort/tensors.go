@@ -159,8 +159,8 @@ func fromScalarValue(v ortgo.Value) (*ir.Tensor, error) {
 
 // fromOrtValue turns an output value into a tensor. For an output that
 // ONNX Runtime allocated, onnxruntime_go has already copied the data into a
-// fresh Go slice, which the tensor takes over without another copy; a
-// preallocated scalar is copied.
+// fresh Go slice, and the tensor takes it over without another copy. The
+// element of a preallocated scalar is copied.
 func fromOrtValue(v ortgo.Value) (*ir.Tensor, error) {
 	shape := []int64(v.GetShape())
 	switch t := v.(type) {

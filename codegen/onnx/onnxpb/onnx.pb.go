@@ -1,11 +1,14 @@
 // The subset of the ONNX model format that mmadac writes and reads.
 //
 // Every field number and enum value below equals the one in the published
-// onnx/onnx.proto of ONNX 1.x (checked against the descriptors of onnx 1.12
-// and the DataType list of later releases), because those numbers are the
-// wire format. Messages and fields that mmadac never emits are left out; a
-// parser built from this file keeps them as unknown fields, so reading and
-// re-writing a foreign model loses nothing. Numbers of left-out fields are
+// onnx/onnx.proto of ONNX 1.x, because those numbers are the wire format.
+// They were checked against the descriptors of onnx 1.12 and, for the
+// element types added later, against ONNXTensorElementDataType in the ONNX
+// Runtime C API header that onnxruntime_go v1.27.0 ships.
+//
+// Messages and fields that mmadac never emits are left out. A parser built
+// from this file keeps them as unknown fields, so reading and re-writing a
+// foreign model loses nothing. Numbers of left-out fields are
 // listed as `reserved` so that nobody reuses them here by accident.
 //
 // proto2 keeps field presence: an unset ir_version or data_location is

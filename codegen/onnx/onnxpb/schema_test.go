@@ -44,7 +44,7 @@ type officialField struct {
 }
 
 type officialMessage struct {
-	Fields map[string]officialField     `json:"fields"`
+	Fields map[string]officialField    `json:"fields"`
 	Enums  map[string]map[string]int32 `json:"enums"`
 }
 

@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mmadac/mmadac/codegen/onnx"
+	"github.com/mmadac/mmadac/internal/engine"
+)
+
+func newBuildCmd() *cobra.Command {
+	var opts engine.BuildOptions
+	var weights string
+	cmd := &cobra.Command{
+		Use:   "build --model CKPT --out DIR",
+		Short: "Compile a checkpoint into a bundle folder (ONNX graphs, config, manifest)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Model == "" || opts.Out == "" {
+				return usagef("build needs --model CKPT and --out DIR")
+			}
+			opts.Weights = onnx.WeightMode(weights)
+			res, err := engine.Build(opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "built %s: %d nodes, %d weights (%.1f MB), %s weights, in %.2fs\n",
+				res.ModelFile, res.GraphNodes, res.Params, float64(res.ParamBytes)/1e6, opts.Weights, res.Elapsed.Seconds())
+			for _, f := range res.Files {
+				fmt.Fprintln(out, "  "+f)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.Model, "model", "", "checkpoint folder (config.json and safetensors)")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "bundle folder to write")
+	cmd.Flags().StringVar(&opts.Target, "target", "onnx", "compilation target: onnx")
+	cmd.Flags().StringVar(&weights, "weights", "inline", "inline (in the .onnx file, under 2 GB) or external (linked in place inside the checkpoint's safetensors)")
+	return cmd
+}

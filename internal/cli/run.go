@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mmadac/mmadac/internal/engine"
+	"github.com/mmadac/mmadac/runtime/sampler"
+)
+
+func newRunCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a sampler: text generation (text)",
+	}
+	cmd.AddCommand(newRunTextCmd())
+	return cmd
+}
+
+// textRunOptions are the flags of `mmadac run text`.
+type textRunOptions struct {
+	model     string
+	promptIDs string
+	request   string
+	backend   string
+	seed      uint64
+	json      bool
+	params    sampler.TextParams
+}
+
+// requestCase is one case object of the golden cases.json format.
+type requestCase struct {
+	Kind          string         `json:"kind"`
+	PromptIDs     [][]int64      `json:"prompt_ids"`
+	AttentionMask [][]int64      `json:"attention_mask"`
+	Params        map[string]any `json:"params"`
+	MaskID        *int64         `json:"mask_id"`
+	Noise         string         `json:"noise"`
+	NoiseOrder    []string       `json:"noise_order"`
+}
+
+func newRunTextCmd() *cobra.Command {
+	o := &textRunOptions{}
+	cmd := &cobra.Command{
+		Use:   "text (--prompt-ids 1,2,3 | --request REQ.json)",
+		Short: "Generate text by block diffusion",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runText(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.model, "model", "", "checkpoint folder or bundle (default "+DefaultModel+")")
+	f.StringVar(&o.promptIDs, "prompt-ids", "", "comma-separated prompt token ids")
+	f.StringVar(&o.request, "request", "", "a JSON request: one text or mmu case object of cases.json")
+	f.StringVar(&o.backend, "backend", "auto", "auto, interp or ort")
+	f.Uint64Var(&o.seed, "seed", 0, "seed of the noise source")
+	f.BoolVar(&o.json, "json", false, `print {"ids": [[...]]} (whole sequences) instead of text`)
+	f.IntVar(&o.params.GenLength, "gen-length", 128, "number of tokens to generate")
+	f.IntVar(&o.params.Steps, "steps", 128, "sampling steps in all (divided evenly over the blocks)")
+	f.IntVar(&o.params.BlockLength, "block-length", 128, "tokens per block")
+	f.Float64Var(&o.params.Temperature, "temperature", 0, "sampling temperature (0 = greedy)")
+	f.Float64Var(&o.params.CFGScale, "cfg-scale", 0, "classifier-free guidance scale (0 = off)")
+	f.StringVar(&o.params.Remasking, "remasking", "low_confidence", "low_confidence or random")
+	return cmd
+}
+
+func runText(cmd *cobra.Command, o *textRunOptions) error {
+	if (o.promptIDs == "") == (o.request == "") {
+		return usagef("give exactly one of --prompt-ids or --request")
+	}
+	model := o.model
+	if model == "" {
+		model = DefaultModel
+		if !exists(model) {
+			return usagef("no --model given and the default %s is not here; run from the repository root or pass --model", DefaultModel)
+		}
+	}
+	var prompt, mask [][]int64
+	var noise sampler.NoiseSource = sampler.NewSeeded(o.seed)
+	var maskID *int64
+	if o.promptIDs != "" {
+		ids, err := parseIDs(o.promptIDs)
+		if err != nil {
+			return usagef("--prompt-ids: %v", err)
+		}
+		prompt = [][]int64{ids}
+	} else {
+		req, err := readRequest(o.request)
+		if err != nil {
+			return err
+		}
+		if req.Kind != "text" && req.Kind != "mmu" {
+			return fmt.Errorf("request %s has kind %q; run text takes a text or mmu case", o.request, req.Kind)
+		}
+		prompt, mask, maskID = req.PromptIDs, req.AttentionMask, req.MaskID
+		if err := applyParams(cmd, &o.params, req.Params); err != nil {
+			return fmt.Errorf("request %s: %w", o.request, err)
+		}
+		if req.Noise != "" {
+			path := req.Noise
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(filepath.Dir(o.request), path)
+			}
+			r, err := sampler.NewReplay(path, req.NoiseOrder)
+			if err != nil {
+				return err
+			}
+			noise = r
+		}
+	}
+	m, err := engine.LoadModel(model, o.backend)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	p := o.params
+	p.MaskID = m.Config.SpecialTokenIDs()["mask"]
+	if maskID != nil {
+		p.MaskID = *maskID
+	}
+	if err := p.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	vocab := int64(m.Config.Vocab())
+	for _, row := range prompt {
+		for _, id := range row {
+			if id < 0 || id >= vocab {
+				return usagef("prompt id %d is outside the vocabulary [0, %d) of %s", id, vocab, model)
+			}
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	stderr := cmd.ErrOrStderr()
+	fmt.Fprintf(stderr, "generating %d tokens in %d blocks on %s\n", p.GenLength, p.GenLength/p.BlockLength, m.Backend)
+	unmasked := 0
+	start := time.Now()
+	out, err := sampler.GenerateText(ctx, m.Forward, sampler.TextRequest{
+		Prompt: prompt, AttentionMask: mask, Params: p, Noise: noise,
+		OnStep: func(ev sampler.StepEvent) {
+			for _, row := range ev.Tokens {
+				unmasked += len(row)
+			}
+			rate := float64(unmasked) / time.Since(start).Seconds()
+			fmt.Fprintf(stderr, "block %d/%d step %d/%d: %.1f tokens/s\n", ev.Block+1, ev.Blocks, ev.Step+1, ev.Steps, rate)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return printIDs(cmd.OutOrStdout(), out, o.json)
+}
+
+func printIDs(w io.Writer, ids [][]int64, asJSON bool) error {
+	if asJSON {
+		data, err := json.Marshal(map[string]any{"ids": ids})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(data))
+		return err
+	}
+	for _, row := range ids {
+		parts := make([]string, len(row))
+		for i, v := range row {
+			parts[i] = strconv.FormatInt(v, 10)
+		}
+		fmt.Fprintln(w, strings.Join(parts, " "))
+	}
+	return nil
+}
+
+func parseIDs(s string) ([]int64, error) {
+	var out []int64
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		v, err := strconv.ParseInt(part, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an integer token id", part)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no token ids in %q", s)
+	}
+	return out, nil
+}
+
+func readRequest(path string) (*requestCase, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read request file: %w", err)
+	}
+	var req requestCase
+	if err := json.Unmarshal(data, &req); err != nil {
+		return nil, fmt.Errorf("request file %s is not a valid case object: %w", path, err)
+	}
+	if len(req.PromptIDs) == 0 {
+		return nil, fmt.Errorf("request file %s has no prompt_ids", path)
+	}
+	return &req, nil
+}
+
+// applyParams takes the request's params, except where a flag was given
+// on the command line.
+func applyParams(cmd *cobra.Command, p *sampler.TextParams, params map[string]any) error {
+	num := func(key string) (float64, bool, error) {
+		v, ok := params[key]
+		if !ok {
+			return 0, false, nil
+		}
+		f, ok := v.(float64)
+		if !ok {
+			return 0, false, fmt.Errorf("params.%s is %v, want a number", key, v)
+		}
+		return f, true, nil
+	}
+	for _, k := range []struct {
+		key, flag string
+		set       func(float64)
+	}{
+		{"steps", "steps", func(v float64) { p.Steps = int(v) }},
+		{"gen_length", "gen-length", func(v float64) { p.GenLength = int(v) }},
+		{"block_length", "block-length", func(v float64) { p.BlockLength = int(v) }},
+		{"temperature", "temperature", func(v float64) { p.Temperature = v }},
+		{"cfg_scale", "cfg-scale", func(v float64) { p.CFGScale = v }},
+	} {
+		v, ok, err := num(k.key)
+		if err != nil {
+			return err
+		}
+		if ok && !cmd.Flags().Changed(k.flag) {
+			k.set(v)
+		}
+	}
+	if r, ok := params["remasking"].(string); ok && !cmd.Flags().Changed("remasking") {
+		p.Remasking = r
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mmadac/mmadac/codegen/onnx"
+	"github.com/mmadac/mmadac/ir"
+)
+
+// ManifestFile is the name of a bundle's manifest.
+const ManifestFile = "bundle.json"
+
+// Manifest describes a bundle folder written by `mmadac build`.
+type Manifest struct {
+	Kind       string          `json:"kind"`
+	Checkpoint string          `json:"checkpoint"`
+	Target     string          `json:"target"`
+	Weights    string          `json:"weights"`
+	Graphs     []ManifestGraph `json:"graphs"`
+	Created    string          `json:"created"`
+}
+
+// ManifestGraph names one graph file and its signature.
+type ManifestGraph struct {
+	Name    string            `json:"name"`
+	File    string            `json:"file"`
+	Inputs  map[string]string `json:"inputs"`
+	Outputs map[string]string `json:"outputs"`
+}
+
+// BuildOptions are the settings of `mmadac build`.
+type BuildOptions struct {
+	Model   string
+	Out     string
+	Target  string
+	Weights onnx.WeightMode
+}
+
+// BuildResult reports what a build wrote.
+type BuildResult struct {
+	Files       []string
+	Params      int
+	ParamBytes  int64
+	GraphNodes  int
+	Elapsed     time.Duration
+	ModelFile   string
+	Transformer *ir.Graph
+}
+
+// Build compiles a checkpoint into a bundle folder: the transformer as
+// ONNX, the checkpoint's config and a manifest. The weights are never
+// loaded for an external build; an inline build copies them once.
+func Build(opts BuildOptions) (*BuildResult, error) {
+	start := time.Now()
+	if opts.Target == "" {
+		opts.Target = "onnx"
+	}
+	if opts.Target != "onnx" {
+		return nil, fmt.Errorf("target %q is not supported yet; use onnx", opts.Target)
+	}
+	if opts.Weights == "" {
+		opts.Weights = onnx.WeightsInline
+	}
+	if opts.Weights != onnx.WeightsInline && opts.Weights != onnx.WeightsExternal {
+		return nil, fmt.Errorf("weights %q is not supported; use inline or external", opts.Weights)
+	}
+	cfg, ck, g, err := OpenCheckpointModel(opts.Model)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.Close()
+	_ = cfg
+	pb := paramBytes(g)
+	if opts.Weights == onnx.WeightsInline && pb > maxInlineBytes {
+		return nil, fmt.Errorf("the checkpoint has %d bytes of weights, over the 2 GB limit of one ONNX file; use --weights external", pb)
+	}
+	slog.Info("graph built", "graph", g.Name, "nodes", len(g.Nodes), "params", len(g.Params), "param_bytes", pb)
+
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return nil, err
+	}
+	res := &BuildResult{Params: len(g.Params), ParamBytes: pb, GraphNodes: len(g.Nodes), Transformer: g}
+	modelPath := filepath.Join(opts.Out, "transformer.onnx")
+	if err := onnx.Write(g, modelPath, onnx.Options{Weights: opts.Weights}); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", modelPath, err)
+	}
+	res.ModelFile = modelPath
+	res.Files = append(res.Files, modelPath)
+
+	cfgData, err := os.ReadFile(filepath.Join(opts.Model, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(opts.Out, "config.json"), cfgData); err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(opts.Model)
+	m := Manifest{
+		Kind: "mmada", Checkpoint: abs, Target: opts.Target, Weights: string(opts.Weights),
+		Created: time.Now().UTC().Format(time.RFC3339),
+		Graphs:  []ManifestGraph{signature(g, "transformer.onnx")},
+	}
+	data, _ := json.MarshalIndent(m, "", "  ")
+	if err := writeFileAtomic(filepath.Join(opts.Out, ManifestFile), append(data, '\n')); err != nil {
+		return nil, err
+	}
+	res.Files = append(res.Files, filepath.Join(opts.Out, "config.json"), filepath.Join(opts.Out, ManifestFile))
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+func signature(g *ir.Graph, file string) ManifestGraph {
+	mg := ManifestGraph{Name: g.Name, File: file, Inputs: map[string]string{}, Outputs: map[string]string{}}
+	for _, in := range g.Inputs {
+		mg.Inputs[in.Name] = in.Type.String()
+	}
+	for _, o := range g.Outputs {
+		mg.Outputs[o.Name] = o.Value.Type.String()
+	}
+	return mg
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so that a
+// failure leaves no partial file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ReadManifest reads a bundle's manifest; ok is false when dir is not a
+// bundle.
+func ReadManifest(dir string) (*Manifest, bool, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if os.IsNotExist(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, true, fmt.Errorf("bundle manifest %s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	return &m, true, nil
+}
+
+// LoadModel opens a checkpoint folder or a bundle. For a bundle, the ort
+// backend runs the bundle's ONNX file; interp rebuilds the graph from the
+// checkpoint the bundle was built from.
+func LoadModel(path, backend string) (*TextModel, error) {
+	m, isBundle, err := ReadManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	if !isBundle {
+		return LoadTextModel(path, backend)
+	}
+	if backend == BackendInterp {
+		return LoadTextModel(m.Checkpoint, backend)
+	}
+	cfg, ck, g, err := OpenCheckpointModel(m.Checkpoint)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	sess, err := openORTFile(g, filepath.Join(path, m.Graphs[0].File))
+	if err != nil {
+		ck.Close()
+		if backend == BackendORT {
+			return nil, err
+		}
+		return LoadTextModel(m.Checkpoint, BackendInterp)
+	}
+	return &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, session: sess}, nil
+}
