@@ -109,3 +109,23 @@ func BenchmarkBuild8B(b *testing.B) {
 		}
 	}
 }
+
+func TestEmittedONNXPassesChecker(t *testing.T) {
+	if !pythonONNX(t) {
+		return
+	}
+	for _, tc := range []struct {
+		model   string
+		weights onnx.WeightMode
+	}{{"mmada", onnx.WeightsInline}, {"mmada-bf16", onnx.WeightsExternal}} {
+		out := filepath.Join(t.TempDir(), "bundle")
+		res, err := Build(BuildOptions{Model: filepath.Join(goldenDir, tc.model), Out: out, Weights: tc.weights})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("/usr/bin/python3", "../../scripts/onnx_check.py", res.ModelFile)
+		if outb, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s with %s weights: the checker rejected the model: %v\n%s", tc.model, tc.weights, err, outb)
+		}
+	}
+}

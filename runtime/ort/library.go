@@ -103,6 +103,6 @@ func initEnvironment() error {
 	if err := ortgo.InitializeEnvironment(ortgo.WithLogLevelError()); err != nil {
 		return fmt.Errorf("load ONNX Runtime from %s: %w; %s", path, err, installHint)
 	}
-	slog.Info("ort: ONNX Runtime loaded", "library", path, "version", ortgo.GetVersion())
+	slog.Debug("ort: ONNX Runtime loaded", "library", path, "version", ortgo.GetVersion())
 	return nil
 }

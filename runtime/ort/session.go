@@ -108,12 +108,12 @@ func newSession(name string, model []byte, inputs, outputs []string, opts Option
 	defer so.Destroy()
 
 	start := time.Now()
-	slog.Info("ort: creating session", "model", name, "threads", threads, "graph_optimization", opts.GraphOptimization)
+	slog.Debug("ort: creating session", "model", name, "threads", threads, "graph_optimization", opts.GraphOptimization)
 	s.sess, err = create(so)
 	if err != nil {
 		return nil, fmt.Errorf("create ONNX Runtime session for %s: %w", name, err)
 	}
-	slog.Info("ort: session ready", "model", name, "elapsed", time.Since(start))
+	slog.Debug("ort: session ready", "model", name, "elapsed", time.Since(start))
 	return s, nil
 }
 
