@@ -162,7 +162,12 @@ func Write(g *ir.Graph, path string, opts Options) error {
 
 // Marshal emits the graph with inline weights and returns the bytes.
 func Marshal(g *ir.Graph) ([]byte, error) {
-	m, err := Emit(g, Options{Weights: WeightsInline})
+	return MarshalWith(g, Options{Weights: WeightsInline})
+}
+
+// MarshalWith emits the graph with the given options and returns the bytes.
+func MarshalWith(g *ir.Graph, opts Options) ([]byte, error) {
+	m, err := Emit(g, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -256,6 +256,10 @@ func (e *emitter) rmsNorm(n *ir.Node, in []string, out string) {
 func (e *emitter) attention(n *ir.Node, in []string, out string) {
 	scale := n.Attrs.Float("scale", 0)
 	v := func() string { return e.fresh("v") }
+	if e.opts.MicrosoftDomain && n.Inputs[0].Type.DType == ir.F32 {
+		e.multiHeadAttention(n, in, out, scale)
+		return
+	}
 	kt, scores, scaled, probs := v(), v(), v(), v()
 	e.add("Transpose", []string{in[1]}, []string{kt}, map[string]any{"perm": []int64{0, 1, 3, 2}})
 	e.add("MatMul", []string{in[0], kt}, []string{scores}, nil)
@@ -268,4 +272,31 @@ func (e *emitter) attention(n *ir.Node, in []string, out string) {
 	}
 	e.add("Softmax", []string{logits}, []string{probs}, map[string]any{"axis": int64(-1)})
 	e.add("MatMul", []string{probs, in[2]}, []string{out}, nil)
+}
+
+// multiHeadAttention lowers to ONNX Runtime's com.microsoft
+// MultiHeadAttention, which takes query, key and value as [batch, seq,
+// hidden]: the [batch, heads, seq, dim] operands are transposed and merged
+// on the way in and split again on the way out. ONNX Runtime's transpose
+// optimizer cancels these against the neighbouring transposes.
+func (e *emitter) multiHeadAttention(n *ir.Node, in []string, out string, scale float64) {
+	shape := n.Inputs[0].Type.Shape
+	heads, dim := shape[1].Size, shape[3].Size
+	v := func() string { return e.fresh("v") }
+	merge := func(x string) string {
+		t, r := v(), v()
+		e.add("Transpose", []string{x}, []string{t}, map[string]any{"perm": []int64{0, 2, 1, 3}})
+		e.add("Reshape", []string{t, e.constI64(0, 0, heads*dim)}, []string{r}, nil)
+		return r
+	}
+	args := []string{merge(in[0]), merge(in[1]), merge(in[2])}
+	if len(in) == 4 {
+		args = append(args, "", "", in[3])
+	}
+	o, split := v(), v()
+	e.addDomain("com.microsoft", "MultiHeadAttention", args, []string{o}, map[string]any{
+		"num_heads": heads, "scale": scale,
+	})
+	e.add("Reshape", []string{o, e.constI64(0, 0, heads, dim)}, []string{split}, nil)
+	e.add("Transpose", []string{split}, []string{out}, map[string]any{"perm": []int64{0, 2, 1, 3}})
 }

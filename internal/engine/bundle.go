@@ -86,7 +86,7 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	}
 	res := &BuildResult{Params: len(g.Params), ParamBytes: pb, GraphNodes: len(g.Nodes), Transformer: g}
 	modelPath := filepath.Join(opts.Out, "transformer.onnx")
-	if err := onnx.Write(g, modelPath, onnx.Options{Weights: opts.Weights}); err != nil {
+	if err := onnx.Write(g, modelPath, onnx.Options{Weights: opts.Weights, MicrosoftDomain: opts.Target == "onnx"}); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", modelPath, err)
 	}
 	res.ModelFile = modelPath

@@ -36,8 +36,15 @@ type TextModel struct {
 }
 
 // OpenCheckpointModel reads config.json and the safetensors of a checkpoint
-// folder and builds the transformer graph, without reading weight data.
+// folder and builds the transformer graph with the default pass pipeline,
+// without reading weight data.
 func OpenCheckpointModel(dir string) (*frontend.LLaDAConfig, *frontend.Checkpoint, *ir.Graph, error) {
+	return OpenCheckpointModelWith(dir, PassOptions{})
+}
+
+// OpenCheckpointModelWith is OpenCheckpointModel with pass-manager options
+// (PassOptions{None: true} gives the unoptimised graph).
+func OpenCheckpointModelWith(dir string, po PassOptions) (*frontend.LLaDAConfig, *frontend.Checkpoint, *ir.Graph, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("model %s: %w", dir, err)
@@ -58,12 +65,21 @@ func OpenCheckpointModel(dir string) (*frontend.LLaDAConfig, *frontend.Checkpoin
 		ck.Close()
 		return nil, nil, nil, err
 	}
+	if _, err := optimize(g, cfg, po); err != nil {
+		ck.Close()
+		return nil, nil, nil, err
+	}
 	return cfg, ck, g, nil
 }
 
 // LoadTextModel opens a checkpoint and a backend session for it.
 func LoadTextModel(dir, backend string) (*TextModel, error) {
-	cfg, ck, g, err := OpenCheckpointModel(dir)
+	return LoadTextModelWith(dir, backend, PassOptions{})
+}
+
+// LoadTextModelWith is LoadTextModel with pass-manager options.
+func LoadTextModelWith(dir, backend string, po PassOptions) (*TextModel, error) {
+	cfg, ck, g, err := OpenCheckpointModelWith(dir, po)
 	if err != nil {
 		return nil, err
 	}

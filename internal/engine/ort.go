@@ -21,7 +21,7 @@ func openORT(g *ir.Graph) (Session, error) {
 	if b := paramBytes(g); b > maxInlineBytes {
 		return nil, fmt.Errorf("graph %s has %d bytes of weights; build it with `mmadac build --weights external` and run the bundle", g.Name, b)
 	}
-	model, err := onnx.Marshal(g)
+	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsInline, MicrosoftDomain: true})
 	if err != nil {
 		return nil, err
 	}

@@ -206,3 +206,7 @@ func execNode(n *ir.Node, args []*ir.Tensor) (outs []*ir.Tensor, err error) {
 type kernel func(n *ir.Node, args []*ir.Tensor) (*ir.Tensor, error)
 
 var kernels = map[string]kernel{}
+
+// EvalNode runs one node on concrete operands; passes use it to fold
+// constants without depending on this package.
+func EvalNode(n *ir.Node, args []*ir.Tensor) ([]*ir.Tensor, error) { return execNode(n, args) }
