@@ -52,6 +52,8 @@ type Context struct {
 	MaxSeqLen int64
 	// Target is "onnx" or "ascend".
 	Target string
+	// Head, when set, makes fold-sampling-head produce that variant.
+	Head *HeadSpec
 	// Stats counts rewrites per pass and rule, for --pass-stats output.
 	Stats map[string]int
 }
@@ -76,16 +78,18 @@ func register(p *Pass) {
 // Pipelines gives the ordered pass names per target.
 var Pipelines = map[string][]string{
 	"onnx": {
-		"fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention", "dce",
+		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention", "dce",
 	},
 	"ascend": {
-		"fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention",
+		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention",
 		"decompose-fused", "dce",
 	},
 }
 
 // Order lists "before must run before after" rules with their reason.
 var Order = []struct{ Before, After, Why string }{
+	{"fold-sampling-head", "fold-constants", "the folded head adds nodes that later passes simplify"},
+	{"fold-sampling-head", "cse", "the folded head's gathers share operands with the rest of the graph"},
 	{"fold-rope", "fold-constants", "the RoPE tables become constants that later folds may use"},
 	{"cse", "fuse-attention", "the attention pattern is matched once per layer after duplicates merge"},
 	{"fuse-rms-norm", "fuse-attention", "attention fusion expects normalised q, k, v inputs in their final form"},

@@ -12,6 +12,7 @@ import (
 func newBuildCmd() *cobra.Command {
 	var opts engine.BuildOptions
 	var weights string
+	var pf passFlags
 	cmd := &cobra.Command{
 		Use:   "build --model CKPT --out DIR",
 		Short: "Compile a checkpoint into a bundle folder (ONNX graphs, config, manifest)",
@@ -21,6 +22,11 @@ func newBuildCmd() *cobra.Command {
 				return usagef("build needs --model CKPT and --out DIR")
 			}
 			opts.Weights = onnx.WeightMode(weights)
+			po, err := pf.options(cmd, opts.Target)
+			if err != nil {
+				return err
+			}
+			opts.Passes = po
 			res, err := engine.Build(opts)
 			if err != nil {
 				return err
@@ -38,5 +44,7 @@ func newBuildCmd() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Out, "out", "", "bundle folder to write")
 	cmd.Flags().StringVar(&opts.Target, "target", "onnx", "compilation target: onnx")
 	cmd.Flags().StringVar(&weights, "weights", "inline", "inline (in the .onnx file, under 2 GB) or external (linked in place inside the checkpoint's safetensors)")
+	cmd.Flags().IntVar(&opts.Check, "check", 0, "run this many random inputs through the interpreter before and after the pipeline and fail on a difference")
+	pf.register(cmd)
 	return cmd
 }

@@ -1,30 +1,93 @@
 package cli
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+
 	"github.com/spf13/cobra"
 
 	"github.com/mmadac/mmadac/internal/engine"
 	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/passes"
 )
 
 func newIRCmd() *cobra.Command {
-	var model string
+	var model, from, target string
+	var stats, asJSON bool
+	var batch, seq int64
+	var pf passFlags
 	cmd := &cobra.Command{
-		Use:   "ir --model CKPT",
-		Short: "Print the IR of a checkpoint's graphs in the text form",
+		Use:   "ir (--model CKPT | --from FILE.ir)",
+		Short: "Print the IR of a checkpoint's graphs after the pass pipeline, or statistics of it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if model == "" {
-				return usagef("ir needs --model CKPT")
+			if (model == "") == (from == "") {
+				return usagef("ir needs exactly one of --model CKPT or --from FILE.ir")
 			}
-			_, ck, g, err := engine.OpenCheckpointModel(model)
+			po, err := pf.options(cmd, target)
 			if err != nil {
 				return err
 			}
-			defer ck.Close()
-			return ir.Print(cmd.OutOrStdout(), g)
+			var g *ir.Graph
+			if from != "" {
+				f, err := os.Open(from)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if g, err = ir.Parse(f); err != nil {
+					return fmt.Errorf("%s: %w", from, err)
+				}
+				if _, err := passes.Run(g, &passes.Context{}, po); err != nil {
+					return err
+				}
+			} else {
+				_, ck, built, err := engine.OpenCheckpointModelWith(model, po)
+				if err != nil {
+					return err
+				}
+				defer ck.Close()
+				g = built
+			}
+			if !stats {
+				return ir.Print(cmd.OutOrStdout(), g)
+			}
+			st := passes.Stats(g, map[string]int64{"batch": batch, "seq": seq})
+			if asJSON {
+				data, err := json.Marshal(map[string]any{"graphs": []passes.GraphStats{st}})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), string(data))
+				return nil
+			}
+			printStats(cmd, st, batch, seq)
+			return nil
 		},
 	}
-	cmd.Flags().StringVar(&model, "model", "", "checkpoint folder")
+	f := cmd.Flags()
+	f.StringVar(&model, "model", "", "checkpoint folder")
+	f.StringVar(&from, "from", "", "read a graph in the IR text form instead of building one")
+	f.StringVar(&target, "target", "onnx", "pipeline target: onnx or ascend")
+	f.BoolVar(&stats, "stats", false, "print the op histogram, parameter bytes and FLOPs instead of the IR")
+	f.BoolVar(&asJSON, "json", false, "with --stats, print JSON")
+	f.Int64Var(&batch, "batch", 1, "batch size that --stats counts FLOPs for")
+	f.Int64Var(&seq, "seq", 256, "sequence length that --stats counts FLOPs for")
+	pf.register(cmd)
 	return cmd
+}
+
+func printStats(cmd *cobra.Command, st passes.GraphStats, batch, seq int64) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "graph %s: %d parameter bytes, %.3g FLOPs at batch %d, seq %d\n", st.Name, st.ParameterBytes, float64(st.FLOPs), batch, seq)
+	ops := make([]string, 0, len(st.Ops))
+	for op := range st.Ops {
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool { return st.Ops[ops[i]] > st.Ops[ops[j]] || (st.Ops[ops[i]] == st.Ops[ops[j]] && ops[i] < ops[j]) })
+	for _, op := range ops {
+		fmt.Fprintf(w, "  %-16s %d\n", op, st.Ops[op])
+	}
 }

@@ -35,6 +35,7 @@ type textRunOptions struct {
 	backend   string
 	seed      uint64
 	json      bool
+	foldHead  bool
 	params    sampler.TextParams
 }
 
@@ -66,6 +67,7 @@ func newRunTextCmd() *cobra.Command {
 	f.StringVar(&o.backend, "backend", "auto", "auto, interp or ort")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the noise source")
 	f.BoolVar(&o.json, "json", false, `print {"ids": [[...]]} (whole sequences) instead of text`)
+	f.BoolVar(&o.foldHead, "fold-head", true, "run steps with the sampling head folded into the graph (false: pull full logits every step, as upstream)")
 	f.IntVar(&o.params.GenLength, "gen-length", 128, "number of tokens to generate")
 	f.IntVar(&o.params.Steps, "steps", 128, "sampling steps in all (divided evenly over the blocks)")
 	f.IntVar(&o.params.BlockLength, "block-length", 128, "tokens per block")
@@ -124,6 +126,7 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 		return err
 	}
 	defer m.Close()
+	m.SetHeadFolding(o.foldHead)
 	p := o.params
 	p.MaskID = m.Config.SpecialTokenIDs()["mask"]
 	if maskID != nil {
@@ -148,7 +151,7 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	unmasked := 0
 	start := time.Now()
 	out, err := sampler.GenerateText(ctx, m.Forward, sampler.TextRequest{
-		Prompt: prompt, AttentionMask: mask, Params: p, Noise: noise,
+		Prompt: prompt, AttentionMask: mask, Params: p, Noise: noise, Head: m.Head(),
 		OnStep: func(ev sampler.StepEvent) {
 			for _, row := range ev.Tokens {
 				unmasked += len(row)

@@ -39,6 +39,11 @@ type BuildOptions struct {
 	Out     string
 	Target  string
 	Weights onnx.WeightMode
+	// Passes configures the pass pipeline.
+	Passes PassOptions
+	// Check, when positive, compares the graph before and after the
+	// pipeline on that many random inputs (see CheckEquivalence).
+	Check int
 }
 
 // BuildResult reports what a build wrote.
@@ -60,8 +65,8 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	if opts.Target == "" {
 		opts.Target = "onnx"
 	}
-	if opts.Target != "onnx" {
-		return nil, fmt.Errorf("target %q is not supported yet; use onnx", opts.Target)
+	if opts.Target != "onnx" && opts.Target != "ascend" {
+		return nil, fmt.Errorf("target %q is not supported; use onnx or ascend", opts.Target)
 	}
 	if opts.Weights == "" {
 		opts.Weights = onnx.WeightsInline
@@ -69,12 +74,17 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	if opts.Weights != onnx.WeightsInline && opts.Weights != onnx.WeightsExternal {
 		return nil, fmt.Errorf("weights %q is not supported; use inline or external", opts.Weights)
 	}
-	cfg, ck, g, err := OpenCheckpointModel(opts.Model)
+	opts.Passes.Target = opts.Target
+	cfg, ck, g, err := OpenCheckpointModelWith(opts.Model, opts.Passes)
 	if err != nil {
 		return nil, err
 	}
 	defer ck.Close()
-	_ = cfg
+	if opts.Check > 0 {
+		if err := CheckEquivalence(cfg, ck, g, opts.Check); err != nil {
+			return nil, err
+		}
+	}
 	pb := paramBytes(g)
 	if opts.Weights == onnx.WeightsInline && pb > maxInlineBytes {
 		return nil, fmt.Errorf("the checkpoint has %d bytes of weights, over the 2 GB limit of one ONNX file; use --weights external", pb)

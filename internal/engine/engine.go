@@ -11,6 +11,7 @@ import (
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/ir"
 	"github.com/mmadac/mmadac/models/mmada"
+	"github.com/mmadac/mmadac/runtime/sampler"
 )
 
 // Session is what every backend offers: run a graph on named tensors.
@@ -33,6 +34,13 @@ type TextModel struct {
 	Backend string
 	ckpt    *frontend.Checkpoint
 	session Session
+	// passOpts are the pipeline settings the variants are built with.
+	passOpts PassOptions
+	// noHead turns off the folded sampling head (full logits per step).
+	noHead bool
+	heads  headVariants
+	// lastBytes counts the bytes of the last full-logits step.
+	lastBytes int64
 }
 
 // OpenCheckpointModel reads config.json and the safetensors of a checkpoint
@@ -88,27 +96,52 @@ func LoadTextModelWith(dir, backend string, po PassOptions) (*TextModel, error) 
 		ck.Close()
 		return nil, err
 	}
-	return &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, session: sess}, nil
+	return &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, session: sess, passOpts: po}, nil
 }
 
 // Forward runs the transformer on ids and mask, i64 [batch, seq].
 func (m *TextModel) Forward(ids, mask *ir.Tensor) (*ir.Tensor, error) {
-	vocab := int64(m.Config.Vocab())
-	for _, id := range ids.I64() {
-		if id < 0 || id >= vocab {
-			return nil, fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, vocab)
-		}
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
 	}
 	out, err := m.session.Run(map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask})
 	if err != nil {
 		return nil, err
 	}
+	m.heads.outBytes = int64(out[mmada.Logits].Len() * 4)
 	return out[mmada.Logits], nil
 }
 
-// Close releases the session and the checkpoint mapping.
+func (m *TextModel) checkIDs(ids *ir.Tensor) error {
+	vocab := int64(m.Config.Vocab())
+	for _, id := range ids.I64() {
+		if id < 0 || id >= vocab {
+			return fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, vocab)
+		}
+	}
+	return nil
+}
+
+// SetHeadFolding turns the folded sampling head on or off.
+func (m *TextModel) SetHeadFolding(on bool) { m.noHead = !on }
+
+// Head returns the model as a sampler.Head when head folding is on, else
+// nil (the sampler then reads full logits through Forward).
+func (m *TextModel) Head() sampler.Head {
+	if !m.HeadFolding() {
+		return nil
+	}
+	return m
+}
+
+// Close releases the sessions and the checkpoint mapping.
 func (m *TextModel) Close() error {
 	err := m.session.Close()
+	for _, s := range m.heads.sessions {
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if cerr := m.ckpt.Close(); err == nil {
 		err = cerr
 	}

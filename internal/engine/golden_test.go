@@ -135,12 +135,34 @@ func paramsOf(c goldenCase) sampler.TextParams {
 	return p
 }
 
+// pipelines are the configurations every generation case runs under: the
+// unoptimised graph with full logits, and the default pipeline with and
+// without the folded sampling head.
+var pipelines = []struct {
+	name string
+	opts PassOptions
+	head bool
+}{
+	{"passes-none", PassOptions{None: true}, false},
+	{"default", PassOptions{Verify: true}, false},
+	{"default+folded-head", PassOptions{Verify: true}, true},
+}
+
 func TestGoldenTextGeneration(t *testing.T) {
 	for _, be := range backends(t) {
-		m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), be)
+		for _, pl := range pipelines {
+			t.Run(be+"/"+pl.name, func(t *testing.T) { goldenTextCases(t, be, pl.opts, pl.head) })
+		}
+	}
+}
+
+func goldenTextCases(t *testing.T, be string, po PassOptions, head bool) {
+	{
+		m, err := LoadTextModelWith(filepath.Join(goldenDir, "mmada"), be, po)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.SetHeadFolding(head)
 		for _, c := range loadCases(t) {
 			if c.Kind != "text" && c.Kind != "mmu" {
 				continue
@@ -154,7 +176,7 @@ func TestGoldenTextGeneration(t *testing.T) {
 				noise = r
 			}
 			got, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{
-				Prompt: c.PromptIDs, AttentionMask: c.AttentionMask, Params: paramsOf(c), Noise: noise,
+				Prompt: c.PromptIDs, AttentionMask: c.AttentionMask, Params: paramsOf(c), Noise: noise, Head: m.Head(),
 			})
 			if err != nil {
 				t.Fatalf("%s %s: %v", be, c.Name, err)

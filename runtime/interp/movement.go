@@ -329,6 +329,9 @@ func sliceT[T any](d []T, in, start, step, out []int64) []T {
 // float64 so that long rows do not lose precision.
 func kernelReduce(n *ir.Node, a []*ir.Tensor) (*ir.Tensor, error) {
 	x := a[0]
+	if x.DType == ir.F64 {
+		return reduceF64(n, x)
+	}
 	if x.DType != ir.F32 {
 		return nil, fmt.Errorf("unsupported dtype %v", x.DType)
 	}
@@ -511,4 +514,43 @@ func kernelArange(n *ir.Node, a []*ir.Tensor) (*ir.Tensor, error) {
 		}
 	}
 	return out, nil
+}
+
+// reduceF64 reduces float64 data over the last axis, the only form the
+// folded sampling head uses.
+func reduceF64(n *ir.Node, x *ir.Tensor) (*ir.Tensor, error) {
+	axes := n.Attrs.Ints("axes")
+	rank := len(x.Shape)
+	if len(axes) != 1 || (axes[0] != -1 && axes[0] != int64(rank-1)) {
+		return nil, fmt.Errorf("float64 reduction over axes %v is not supported, only the last", axes)
+	}
+	inner := int(x.Shape[rank-1])
+	d := x.F64()
+	rows := len(d) / max(inner, 1)
+	out := make([]float64, rows)
+	for r := 0; r < rows; r++ {
+		seg := d[r*inner : (r+1)*inner]
+		switch n.Op {
+		case "reduce_max":
+			m := math.Inf(-1)
+			for _, v := range seg {
+				m = math.Max(m, v)
+			}
+			out[r] = m
+		default:
+			s := 0.0
+			for _, v := range seg {
+				s += v
+			}
+			if n.Op == "reduce_mean" {
+				s /= float64(inner)
+			}
+			out[r] = s
+		}
+	}
+	shape := append([]int64(nil), x.Shape[:rank-1]...)
+	if n.Attrs.Int("keepdims", 1) != 0 {
+		shape = append(shape, 1)
+	}
+	return ir.FromF64(out, shape...), nil
 }

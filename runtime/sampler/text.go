@@ -82,8 +82,41 @@ type TextRequest struct {
 	AttentionMask [][]int64
 	Params        TextParams
 	Noise         NoiseSource
+	// Head, when set, replaces Forward with a folded sampling head that
+	// returns only what a step needs for the current block.
+	Head Head
 	// OnStep, when set, is called after every step.
 	OnStep func(StepEvent)
+}
+
+// Head runs the model with the sampling head folded into the graph. ids
+// and mask hold the batch rows, followed with classifier-free guidance by
+// the unconditional rows; results cover positions [lo, hi) of the rows.
+type Head interface {
+	// Greedy returns the argmax token and its float64 softmax probability
+	// per position, [rows*(hi-lo)] each.
+	Greedy(ids, mask *ir.Tensor, lo, hi int, cfgFactor float32) (tokens []int64, conf []float64, err error)
+	// Logits returns the logits of the positions, f32 [rows, hi-lo, vocab].
+	Logits(ids, mask *ir.Tensor, lo, hi int, cfgFactor float32) (*ir.Tensor, error)
+}
+
+// stepScores gives, for row b and absolute position i of the current block,
+// the logits row, or the greedy token and confidence when the head computed
+// them.
+type stepScores struct {
+	logits []float32
+	vocab  int
+	rowLen int // positions per row in logits or tokens
+	offset int // absolute position of index 0
+	tokens []int64
+	conf   []float64
+}
+
+func (s *stepScores) index(b, i int) int { return b*s.rowLen + i - s.offset }
+
+func (s *stepScores) row(b, i int) []float32 {
+	k := s.index(b, i)
+	return s.logits[k*s.vocab : (k+1)*s.vocab]
 }
 
 // NumTransfer splits m masked tokens over s steps: base = m/s each, and the
@@ -167,11 +200,11 @@ func GenerateText(ctx context.Context, fwd Forward, req TextRequest) ([][]int64,
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			logits, err := textLogits(fwd, x, isPrompt, req.AttentionMask, p)
+			scores, err := textScores(fwd, req.Head, x, isPrompt, req.AttentionMask, p, lo, hi)
 			if err != nil {
 				return nil, err
 			}
-			ev, err := textStep(x, logits, transfers, step, lo, hi, p, req.Noise)
+			ev, err := textStep(x, scores, transfers, step, lo, hi, p, req.Noise)
 			if err != nil {
 				return nil, err
 			}
@@ -185,54 +218,74 @@ func GenerateText(ctx context.Context, fwd Forward, req TextRequest) ([][]int64,
 	return x, nil
 }
 
-// textLogits runs the model for the current sequences and, with
-// classifier-free guidance, combines the conditional logits with those of
-// the same sequences whose prompt positions are masked.
-func textLogits(fwd Forward, x [][]int64, isPrompt [][]bool, mask [][]int64, p TextParams) (*ir.Tensor, error) {
+// textInputs builds the model inputs of a step: the current sequences
+// and mask, and with classifier-free guidance the same sequences with the
+// prompt positions masked appended as extra rows (run without the padding
+// mask, as upstream does).
+func textInputs(x [][]int64, isPrompt [][]bool, mask [][]int64, p TextParams) (ids, m *ir.Tensor) {
 	batch, total := len(x), len(x[0])
-	if p.CFGScale <= 0 {
-		ids := ir.NewTensor(ir.I64, int64(batch), int64(total))
-		m := ir.NewTensor(ir.I64, int64(batch), int64(total))
-		for b := range x {
-			copy(ids.I64()[b*total:], x[b])
-			if mask != nil {
-				copy(m.I64()[b*total:], mask[b])
-			}
-		}
-		if mask == nil {
-			fill(m.I64(), 1)
-		}
-		return fwd(ids, m)
+	rows := batch
+	if p.CFGScale > 0 {
+		rows = 2 * batch
 	}
-	ids := ir.NewTensor(ir.I64, int64(2*batch), int64(total))
-	m := ir.NewTensor(ir.I64, int64(2*batch), int64(total))
+	ids = ir.NewTensor(ir.I64, int64(rows), int64(total))
+	m = ir.NewTensor(ir.I64, int64(rows), int64(total))
 	fill(m.I64(), 1)
 	d := ids.I64()
 	for b := range x {
 		copy(d[b*total:], x[b])
-		un := d[(batch+b)*total : (batch+b+1)*total]
-		for i, t := range x[b] {
-			if isPrompt[b][i] {
-				un[i] = p.MaskID
-			} else {
-				un[i] = t
+		if mask != nil && p.CFGScale <= 0 {
+			copy(m.I64()[b*total:], mask[b])
+		}
+		if p.CFGScale > 0 {
+			un := d[(batch+b)*total : (batch+b+1)*total]
+			for i, t := range x[b] {
+				if isPrompt[b][i] {
+					un[i] = p.MaskID
+				} else {
+					un[i] = t
+				}
 			}
 		}
 	}
-	both, err := fwd(ids, m)
+	return ids, m
+}
+
+// textScores runs one model step and returns what textStep reads.
+func textScores(fwd Forward, head Head, x [][]int64, isPrompt [][]bool, mask [][]int64, p TextParams, lo, hi int) (*stepScores, error) {
+	batch, total := len(x), len(x[0])
+	ids, m := textInputs(x, isPrompt, mask, p)
+	factor := float32(p.CFGScale + 1)
+	if head != nil {
+		if p.Temperature == 0 {
+			tokens, conf, err := head.Greedy(ids, m, lo, hi, factor)
+			if err != nil {
+				return nil, err
+			}
+			return &stepScores{rowLen: hi - lo, offset: lo, tokens: tokens, conf: conf}, nil
+		}
+		l, err := head.Logits(ids, m, lo, hi, factor)
+		if err != nil {
+			return nil, err
+		}
+		return &stepScores{logits: l.F32(), vocab: int(l.Shape[2]), rowLen: hi - lo, offset: lo}, nil
+	}
+	all, err := fwd(ids, m)
 	if err != nil {
 		return nil, err
 	}
-	vocab := both.Shape[2]
-	half := int64(batch) * int64(total) * vocab
-	all := both.F32()
-	out := make([]float32, half)
-	s := float32(p.CFGScale + 1)
-	for i := range out {
-		c, u := all[i], all[half+int64(i)]
-		out[i] = u + s*(c-u)
+	vocab := int(all.Shape[2])
+	if p.CFGScale <= 0 {
+		return &stepScores{logits: all.F32(), vocab: vocab, rowLen: total}, nil
 	}
-	return ir.FromF32(out, int64(batch), int64(total), vocab), nil
+	half := batch * total * vocab
+	d := all.F32()
+	out := make([]float32, half)
+	for i := range out {
+		c, u := d[i], d[half+i]
+		out[i] = u + factor*(c-u)
+	}
+	return &stepScores{logits: out, vocab: vocab, rowLen: total}, nil
 }
 
 func fill(d []int64, v int64) {
@@ -243,14 +296,16 @@ func fill(d []int64, v int64) {
 
 // textStep picks a token and a confidence for every masked position of the
 // current block and unmasks the best transfers[b][step] of them per row.
-func textStep(x [][]int64, logits *ir.Tensor, transfers [][]int, step, lo, hi int, p TextParams, noise NoiseSource) (StepEvent, error) {
+func textStep(x [][]int64, sc *stepScores, transfers [][]int, step, lo, hi int, p TextParams, noise NoiseSource) (StepEvent, error) {
 	batch, total := len(x), len(x[0])
-	vocab := int(logits.Shape[2])
-	ld := logits.F32()
+	vocab := sc.vocab
 
 	var gumbel, remask Draw
 	var err error
 	if p.Temperature > 0 {
+		if sc.logits == nil {
+			return StepEvent{}, fmt.Errorf("a positive temperature needs logits from the model step")
+		}
 		if gumbel, err = noise.Next(GumbelUniform, []int64{int64(batch), int64(total), int64(vocab)}); err != nil {
 			return StepEvent{}, err
 		}
@@ -278,18 +333,23 @@ func textStep(x [][]int64, logits *ir.Tensor, transfers [][]int, step, lo, hi in
 			if x[b][i] != p.MaskID {
 				continue
 			}
-			row := ld[(b*total+i)*vocab : (b*total+i+1)*vocab]
 			var tok int
-			if gumbel != nil {
-				tok = argmaxGumbel(row, gumbel.Row64(b*total+i), p.Temperature)
-			} else {
-				tok = argmax32(row)
-			}
 			var conf float64
+			switch {
+			case sc.tokens != nil:
+				k := sc.index(b, i)
+				tok, conf = int(sc.tokens[k]), sc.conf[k]
+			case gumbel != nil:
+				row := sc.row(b, i)
+				tok = argmaxGumbel(row, gumbel.Row64(b*total+i), p.Temperature)
+				conf = softmaxProb64(row, tok)
+			default:
+				row := sc.row(b, i)
+				tok = argmax32(row)
+				conf = softmaxProb64(row, tok)
+			}
 			if remaskRow != nil {
 				conf = float64(remaskRow[i])
-			} else {
-				conf = softmaxProb64(row, tok)
 			}
 			cands = append(cands, cand{i, int64(tok), conf})
 		}

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/models/mmada"
+	"github.com/mmadac/mmadac/passes"
+)
+
+// headVariants holds the sessions of the folded-head graph variants of a
+// text model, built on first use.
+type headVariants struct {
+	mu       sync.Mutex
+	sessions map[headKey]Session
+	// outBytes counts the bytes the last step moved from the backend.
+	outBytes int64
+}
+
+type headKey struct {
+	mode string
+	cfg  bool
+}
+
+// variant returns the session of one folded-head variant, building the
+// graph from the checkpoint headers and running the pipeline with the
+// fold-sampling-head pass set to that mode.
+func (m *TextModel) variant(mode string, cfg bool) (Session, error) {
+	m.heads.mu.Lock()
+	defer m.heads.mu.Unlock()
+	key := headKey{mode, cfg}
+	if s, ok := m.heads.sessions[key]; ok {
+		return s, nil
+	}
+	g, err := mmada.Build(m.Config, m.ckpt, mmada.Options{})
+	if err != nil {
+		return nil, err
+	}
+	spec := &passes.HeadSpec{Mode: mode, CFG: cfg}
+	if _, err := optimizeWith(g, m.Config, m.passOpts, spec); err != nil {
+		return nil, err
+	}
+	s, _, err := OpenSession(g, m.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("opening the %s head variant: %w", mode, err)
+	}
+	if m.heads.sessions == nil {
+		m.heads.sessions = map[headKey]Session{}
+	}
+	m.heads.sessions[key] = s
+	return s, nil
+}
+
+// headInputs adds the folded head's inputs to the model inputs.
+func headInputs(ids, mask *ir.Tensor, lo, hi int, factor float32) (map[string]*ir.Tensor, bool) {
+	in := map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask}
+	pos := ir.NewTensor(ir.I64, int64(hi-lo))
+	for i := range pos.I64() {
+		pos.I64()[i] = int64(lo + i)
+	}
+	in[passes.InputPositions] = pos
+	cfg := factor != 1
+	if cfg {
+		rows := ids.Shape[0] / 2
+		cr, ur := ir.NewTensor(ir.I64, rows), ir.NewTensor(ir.I64, rows)
+		for i := int64(0); i < rows; i++ {
+			cr.I64()[i], ur.I64()[i] = i, rows+i
+		}
+		in[passes.InputCondRows], in[passes.InputUncondRows] = cr, ur
+		f := ir.NewTensor(ir.F32)
+		f.F32()[0] = factor
+		in[passes.InputCFGFactor] = f
+	}
+	return in, cfg
+}
+
+// Greedy implements sampler.Head.
+func (m *TextModel) Greedy(ids, mask *ir.Tensor, lo, hi int, factor float32) ([]int64, []float64, error) {
+	if err := m.checkIDs(ids); err != nil {
+		return nil, nil, err
+	}
+	in, cfg := headInputs(ids, mask, lo, hi, factor)
+	s, err := m.variant(passes.HeadGreedy, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := s.Run(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.heads.outBytes = int64(len(out["tokens"].I64())*8 + len(out["confidence"].F64())*8)
+	return out["tokens"].I64(), out["confidence"].F64(), nil
+}
+
+// Logits implements sampler.Head.
+func (m *TextModel) Logits(ids, mask *ir.Tensor, lo, hi int, factor float32) (*ir.Tensor, error) {
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
+	}
+	in, cfg := headInputs(ids, mask, lo, hi, factor)
+	s, err := m.variant(passes.HeadLogits, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Run(in)
+	if err != nil {
+		return nil, err
+	}
+	m.heads.outBytes = int64(out["logits"].Len() * 4)
+	return out["logits"], nil
+}
+
+// LastStepBytes returns the bytes the last model step returned to Go.
+func (m *TextModel) LastStepBytes() int64 { return m.heads.outBytes }
+
+// HeadFolding reports whether the model runs with the folded sampling
+// head (the default pipeline) rather than returning full logits.
+func (m *TextModel) HeadFolding() bool { return !m.passOpts.None && !m.noHead }

@@ -1,0 +1,346 @@
+package sampler
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mmadac/mmadac/ir"
+)
+
+// Layout of the fake model: 4 prefix tokens, soi, 8 image positions, eoi.
+const (
+	fakeVocab   = 40
+	fakeOffset  = 20
+	fakeCodes   = 16
+	fakeMask    = 15
+	fakePrefix  = 4
+	fakeImage   = 8
+	fakeLength  = fakePrefix + 1 + fakeImage + 1
+	fakeImageAt = fakePrefix + 1
+)
+
+func fakeParams() T2IParams {
+	return T2IParams{
+		GuidanceScale: 1, Timesteps: 4, Temperature: 1, MaskID: fakeMask,
+		ImageTokenOffset: fakeOffset, CodebookSize: fakeCodes, NumImageTokens: fakeImage, PrefixLength: fakePrefix,
+	}
+}
+
+// fakeRequest builds a batch of one or more all-masked sequences with an
+// unconditional prompt whose prefix is all 9s.
+func fakeRequest(batch int) T2IRequest {
+	req := T2IRequest{Params: fakeParams(), Noise: NewSeeded(7)}
+	for b := 0; b < batch; b++ {
+		ids := []int64{1, 2, 3, int64(4 + b), 10}
+		uncond := []int64{9, 9, 9, 9, 10}
+		for range fakeImage {
+			ids = append(ids, fakeMask)
+			uncond = append(uncond, fakeMask)
+		}
+		ids = append(ids, 11)
+		uncond = append(uncond, 11)
+		mask := slices.Repeat([]int64{1}, fakeLength)
+		umask := slices.Clone(mask)
+		umask[0] = 0
+		req.InputIDs = append(req.InputIDs, ids)
+		req.AttentionMask = append(req.AttentionMask, mask)
+		req.UncondInputIDs = append(req.UncondInputIDs, uncond)
+		req.UncondAttentionMask = append(req.UncondAttentionMask, umask)
+	}
+	return req
+}
+
+// peakedForward returns logits that put almost all mass on code condCode
+// for conditional rows and on uncondCode for unconditional rows (the
+// second half of a batch of 2B).
+func peakedForward(batch int, condCode, uncondCode int) Forward {
+	return func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+		rows, length := ids.Shape[0], ids.Shape[1]
+		out := ir.NewTensor(ir.F32, rows, length, fakeVocab)
+		d := out.F32()
+		for r := range int(rows) {
+			code := condCode
+			if r >= batch {
+				code = uncondCode
+			}
+			for i := range int(length) {
+				d[(r*int(length)+i)*fakeVocab+fakeOffset+code] = 30
+			}
+		}
+		return out, nil
+	}
+}
+
+func TestCosineMaskCounts(t *testing.T) {
+	// The counts upstream's float32 schedule gives for 1024 tokens; the
+	// last step's cos(pi/2) is slightly negative in float32 and clamps to 1.
+	for _, c := range []struct {
+		steps int
+		want  []int
+	}{
+		{15, []int{1018, 1001, 973, 935, 886, 828, 760, 685, 601, 511, 416, 316, 212, 107, 1}},
+		{12, []int{1015, 989, 946, 886, 812, 724, 623, 511, 391, 265, 133, 1}},
+	} {
+		unknown := 1024
+		var got []int
+		for s := range c.steps {
+			k := maskLen(s, c.steps, 1024, unknown)
+			got = append(got, k)
+			unknown = k
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%d steps: mask counts %v, want %v", c.steps, got, c.want)
+		}
+	}
+}
+
+func TestMaskLenBounds(t *testing.T) {
+	if got := maskLen(0, 4, 8, 3); got != 2 {
+		t.Errorf("maskLen with 3 unknown = %d, want 2 (unknown - 1)", got)
+	}
+	if got := maskLen(3, 4, 8, 8); got != 1 {
+		t.Errorf("maskLen at the last step = %d, want 1", got)
+	}
+	if got := maskLen(0, 4, 8, 0); got != 1 {
+		t.Errorf("maskLen with nothing unknown = %d, want 1", got)
+	}
+}
+
+func TestInverseCDF(t *testing.T) {
+	probs := []float32{0, 0.25, 0.25, 0.5, 0}
+	for _, c := range []struct {
+		u    float64
+		want int
+	}{{0, 1}, {0.2499, 1}, {0.25, 2}, {0.5, 3}, {0.9999, 3}, {1, 3}} {
+		if got := inverseCDF(probs, c.u); got != c.want {
+			t.Errorf("inverseCDF(u=%g) = %d, want %d", c.u, got, c.want)
+		}
+	}
+}
+
+func TestSoftmax32SumsToOne(t *testing.T) {
+	p := softmax32([]float32{1, 2, 3, -1000, 88})
+	sum := 0.0
+	for _, v := range p {
+		sum += float64(v)
+	}
+	if math.Abs(sum-1) > 1e-6 || p[3] != 0 {
+		t.Errorf("softmax %v sums to %g", p, sum)
+	}
+}
+
+func TestGenerateImageCodesGuidance(t *testing.T) {
+	// With g = 1 the guided logits are 2*cond - uncond: code 3 scores
+	// 2*30 - 0 = 60 against 2*0 - 30 = -30 for code 5, so every position
+	// samples 3. Without guidance the conditional peak (3) wins as well,
+	// but with the peaks swapped the guided result must follow cond.
+	req := fakeRequest(2)
+	codes, err := GenerateImageCodes(context.Background(), peakedForward(2, 3, 5), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b, row := range codes {
+		for i, c := range row {
+			if c != 3 {
+				t.Fatalf("row %d position %d: code %d, want 3", b, i, c)
+			}
+		}
+	}
+}
+
+func TestGenerateImageCodesModelInput(t *testing.T) {
+	req := fakeRequest(2)
+	calls := 0
+	fwd := func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+		calls++
+		if ids.Shape[0] != 4 || mask.Shape[0] != 4 {
+			t.Fatalf("model called with %v rows, want 2B = 4", ids.Shape)
+		}
+		d, m := ids.I64(), mask.I64()
+		for b := range 2 {
+			cond := d[b*fakeLength : (b+1)*fakeLength]
+			uncond := d[(2+b)*fakeLength : (3+b)*fakeLength]
+			if !slices.Equal(uncond[:fakePrefix], []int64{9, 9, 9, 9}) {
+				t.Errorf("call %d: unconditional row %d prefix %v, want the empty caption's", calls, b, uncond[:fakePrefix])
+			}
+			if !slices.Equal(uncond[fakePrefix:], cond[fakePrefix:]) {
+				t.Errorf("call %d: unconditional row %d image state %v differs from the conditional %v", calls, b, uncond[fakePrefix:], cond[fakePrefix:])
+			}
+			if m[(2+b)*fakeLength] != 0 || m[b*fakeLength] != 1 {
+				t.Errorf("call %d: attention masks not passed through for row %d", calls, b)
+			}
+		}
+		return peakedForward(2, 1, 2)(ids, mask)
+	}
+	var events []T2IStepEvent
+	req.OnStep = func(ev T2IStepEvent) { events = append(events, ev) }
+	if _, err := GenerateImageCodes(context.Background(), fwd, req); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 4 || len(events) != 4 {
+		t.Fatalf("%d model calls and %d events, want 4 each", calls, len(events))
+	}
+	unknown := fakeImage
+	for s, ev := range events {
+		want := maskLen(s, 4, fakeImage, unknown)
+		if s == 3 {
+			want = 0
+		}
+		unknown = want
+		if ev.Step != s || ev.Steps != 4 || ev.Masked[0] != want || ev.Masked[1] != want {
+			t.Errorf("event %d: %+v, want %d masked per row", s, ev, want)
+		}
+	}
+}
+
+func TestGenerateImageCodesNoGuidanceSingleBatch(t *testing.T) {
+	req := fakeRequest(1)
+	req.Params.GuidanceScale = 0
+	req.UncondInputIDs, req.UncondAttentionMask = nil, nil
+	fwd := func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+		if ids.Shape[0] != 1 {
+			t.Fatalf("model called with %d rows, want 1 without guidance", ids.Shape[0])
+		}
+		return peakedForward(1, 7, 0)(ids, mask)
+	}
+	codes, err := GenerateImageCodes(context.Background(), fwd, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(codes[0], slices.Repeat([]int64{7}, fakeImage)) {
+		t.Errorf("codes %v, want all 7", codes[0])
+	}
+}
+
+func TestGenerateImageCodesKeepsFixedCodes(t *testing.T) {
+	req := fakeRequest(1)
+	req.InputIDs[0][fakeImageAt+2] = fakeOffset + 11
+	codes, err := GenerateImageCodes(context.Background(), peakedForward(1, 4, 0), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes[0][2] != 11 {
+		t.Errorf("fixed position holds %d, want 11", codes[0][2])
+	}
+}
+
+func TestGenerateImageCodesSeededIsDeterministic(t *testing.T) {
+	// A flat distribution makes every draw matter.
+	flat := func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+		return ir.NewTensor(ir.F32, ids.Shape[0], ids.Shape[1], fakeVocab), nil
+	}
+	run := func() [][]int64 {
+		req := fakeRequest(2)
+		codes, err := GenerateImageCodes(context.Background(), flat, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return codes
+	}
+	a, b := run(), run()
+	for i := range a {
+		if !slices.Equal(a[i], b[i]) {
+			t.Fatalf("two runs with one seed differ: %v vs %v", a, b)
+		}
+		for _, c := range a[i] {
+			if c < 0 || c >= fakeCodes {
+				t.Fatalf("code %d outside the codebook", c)
+			}
+		}
+	}
+}
+
+// orderCheck records the kinds and shapes of the draws a sampler takes.
+type orderCheck struct {
+	inner NoiseSource
+	kinds []string
+	sizes [][]int64
+}
+
+func (o *orderCheck) Next(kind string, shape []int64) (Draw, error) {
+	o.kinds = append(o.kinds, kind)
+	o.sizes = append(o.sizes, shape)
+	return o.inner.Next(kind, shape)
+}
+
+func TestGenerateImageCodesDrawOrder(t *testing.T) {
+	req := fakeRequest(2)
+	rec := &orderCheck{inner: NewSeeded(1)}
+	req.Noise = rec
+	if _, err := GenerateImageCodes(context.Background(), peakedForward(2, 1, 1), req); err != nil {
+		t.Fatal(err)
+	}
+	for s := range 4 {
+		if rec.kinds[2*s] != CategoricalUniform || !slices.Equal(rec.sizes[2*s], []int64{2 * fakeImage}) {
+			t.Errorf("draw %d: %s %v, want %s [%d]", 2*s, rec.kinds[2*s], rec.sizes[2*s], CategoricalUniform, 2*fakeImage)
+		}
+		if rec.kinds[2*s+1] != GumbelUniform || !slices.Equal(rec.sizes[2*s+1], []int64{2, fakeImage}) {
+			t.Errorf("draw %d: %s %v, want %s [2 %d]", 2*s+1, rec.kinds[2*s+1], rec.sizes[2*s+1], GumbelUniform, fakeImage)
+		}
+	}
+}
+
+func TestGenerateImageCodesCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := GenerateImageCodes(ctx, peakedForward(1, 1, 1), fakeRequest(1))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+}
+
+func TestGenerateImageCodesRejects(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		edit   func(r *T2IRequest)
+		fwd    Forward
+		reason string
+	}{
+		{"no timesteps", func(r *T2IRequest) { r.Params.Timesteps = 0 }, nil, "timesteps must be positive"},
+		{"negative guidance", func(r *T2IRequest) { r.Params.GuidanceScale = -1 }, nil, "guidance_scale must be >= 0"},
+		{"negative temperature", func(r *T2IRequest) { r.Params.Temperature = -1 }, nil, "temperature must be >= 0"},
+		{"one image token", func(r *T2IRequest) { r.Params.NumImageTokens = 1 }, nil, "at least 2"},
+		{"no codebook", func(r *T2IRequest) { r.Params.CodebookSize = 0 }, nil, "codebook size"},
+		{"mask among codes", func(r *T2IRequest) { r.Params.MaskID = fakeOffset + 1 }, nil, "lies among the image tokens"},
+		{"no rows", func(r *T2IRequest) { r.InputIDs = nil }, nil, "no input rows"},
+		{"too short", func(r *T2IRequest) { r.Params.NumImageTokens = fakeLength }, nil, "too few"},
+		{"ragged rows", func(r *T2IRequest) { r.InputIDs[1] = r.InputIDs[1][1:] }, nil, "row 1 has"},
+		{"mask values", func(r *T2IRequest) { r.AttentionMask[0][0] = 2 }, nil, "want 0 (padding) or 1"},
+		{"mask rows", func(r *T2IRequest) { r.AttentionMask = r.AttentionMask[:1] }, nil, "attention_mask has 1 rows"},
+		{"text token in image", func(r *T2IRequest) { r.InputIDs[0][fakeImageAt] = 3 }, nil, "neither the mask id"},
+		{"mask in prefix", func(r *T2IRequest) { r.Params.NumImageTokens = fakeImage - 2 }, nil, "holds the mask id at index 5, before the 6 image positions"},
+		{"mask at the end", func(r *T2IRequest) { r.InputIDs[1][fakeLength-1] = fakeMask }, nil, "ends with the mask id"},
+		{"guidance without uncond", func(r *T2IRequest) { r.UncondInputIDs = nil }, nil, "needs the unconditional prompt"},
+		{"prefix overlaps image", func(r *T2IRequest) { r.Params.PrefixLength = fakeImageAt + 1 }, nil, "overlaps the image positions"},
+		{"uncond rows", func(r *T2IRequest) { r.UncondInputIDs = r.UncondInputIDs[:1] }, nil, "uncond input_ids has 1 rows"},
+		{"no noise", func(r *T2IRequest) { r.Noise = nil }, nil, "no noise source"},
+		{"small vocabulary", nil, func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+			return ir.NewTensor(ir.F32, ids.Shape[0], ids.Shape[1], fakeOffset+fakeCodes-1), nil
+		}, "ends before the image tokens"},
+		{"wrong logits shape", nil, func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+			return ir.NewTensor(ir.F32, 1, ids.Shape[1], fakeVocab), nil
+		}, "want f32 [4"},
+		{"model error", nil, func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+			return nil, errors.New("boom")
+		}, "t2i step 0: boom"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := fakeRequest(2)
+			if c.edit != nil {
+				c.edit(&req)
+			}
+			fwd := c.fwd
+			if fwd == nil {
+				fwd = peakedForward(2, 1, 1)
+			}
+			_, err := GenerateImageCodes(context.Background(), fwd, req)
+			if err == nil || !strings.Contains(err.Error(), c.reason) {
+				t.Errorf("error %v, want one containing %q", err, c.reason)
+			}
+		})
+	}
+}
