@@ -29,6 +29,25 @@ type TextParams struct {
 	// Remasking is "low_confidence" or "random".
 	Remasking string
 	MaskID    int64
+
+	// The fields below are opt-in accelerations beyond upstream; their
+	// zero values give upstream's exact decoding.
+
+	// ParallelThreshold, when positive, replaces the fixed transfer
+	// schedule: every step unmasks each masked position of the block
+	// whose confidence exceeds the threshold, and at least the most
+	// confident one; a block ends when it has no mask left (at most
+	// BlockLength steps). Steps is then ignored.
+	ParallelThreshold float64
+	// StopAtEOS ends generation after a block once every row holds an
+	// end-of-text token (one of EOSIDs) in its generated part; the
+	// positions after it are filled with EOSIDs[0].
+	StopAtEOS bool
+	EOSIDs    []int64
+	// Schedule, when set, holds the transfer counts per step of a block
+	// (folded at build time); it must equal NumTransfer(BlockLength,
+	// steps per block) for the run's settings.
+	Schedule []int
 }
 
 // DefaultTextParams are upstream's generate() defaults.
@@ -55,6 +74,10 @@ func (p TextParams) Validate() error {
 		return fmt.Errorf("cfg_scale must be >= 0, got %g", p.CFGScale)
 	case p.Remasking != "low_confidence" && p.Remasking != "random":
 		return fmt.Errorf("remasking %q is not supported; use low_confidence or random", p.Remasking)
+	case p.ParallelThreshold < 0 || p.ParallelThreshold >= 1:
+		return fmt.Errorf("parallel threshold must be in [0, 1), got %g", p.ParallelThreshold)
+	case p.StopAtEOS && len(p.EOSIDs) == 0:
+		return fmt.Errorf("stop at end of text needs the end-of-text token ids")
 	}
 	return nil
 }
@@ -195,8 +218,15 @@ func GenerateText(ctx context.Context, fwd Forward, req TextRequest) ([][]int64,
 				}
 			}
 			transfers[b] = NumTransfer(m, perBlock)
+			if p.Schedule != nil && m == p.BlockLength {
+				transfers[b] = p.Schedule
+			}
 		}
-		for step := 0; step < perBlock; step++ {
+		stepsHere := perBlock
+		if p.ParallelThreshold > 0 {
+			stepsHere = p.BlockLength
+		}
+		for step := 0; step < stepsHere; step++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -208,14 +238,55 @@ func GenerateText(ctx context.Context, fwd Forward, req TextRequest) ([][]int64,
 			if err != nil {
 				return nil, err
 			}
-			ev.Block, ev.Blocks, ev.Step, ev.Steps = blk, blocks, step, perBlock
+			ev.Block, ev.Blocks, ev.Step, ev.Steps = blk, blocks, step, stepsHere
 			ev.IDs, ev.Elapsed = x, time.Since(start)
 			if req.OnStep != nil {
 				req.OnStep(ev)
 			}
+			if p.ParallelThreshold > 0 && !anyMasked(x, lo, hi, p.MaskID) {
+				break
+			}
+		}
+		if p.StopAtEOS && blk+1 < blocks && allEnded(x, lp, hi, p.EOSIDs) {
+			for b := range x {
+				for i := hi; i < total; i++ {
+					x[b][i] = p.EOSIDs[0]
+				}
+			}
+			break
 		}
 	}
 	return x, nil
+}
+
+func anyMasked(x [][]int64, lo, hi int, mask int64) bool {
+	for _, row := range x {
+		for _, t := range row[lo:hi] {
+			if t == mask {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allEnded reports whether every row holds an end-of-text token in
+// [lo, hi).
+func allEnded(x [][]int64, lo, hi int, eos []int64) bool {
+	for _, row := range x {
+		found := false
+		for _, t := range row[lo:hi] {
+			for _, e := range eos {
+				if t == e {
+					found = true
+				}
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // textInputs builds the model inputs of a step: the current sequences
@@ -353,11 +424,19 @@ func textStep(x [][]int64, sc *stepScores, transfers [][]int, step, lo, hi int, 
 			}
 			cands = append(cands, cand{i, int64(tok), conf})
 		}
-		k := transfers[b][step]
+		sort.SliceStable(cands, func(i, j int) bool { return cands[i].conf > cands[j].conf })
+		var k int
+		if p.ParallelThreshold > 0 {
+			k = min(1, len(cands))
+			for k < len(cands) && cands[k].conf > p.ParallelThreshold {
+				k++
+			}
+		} else {
+			k = transfers[b][step]
+		}
 		if k > len(cands) {
 			return StepEvent{}, fmt.Errorf("row %d: step %d wants %d tokens, %d positions are masked", b, step, k, len(cands))
 		}
-		sort.SliceStable(cands, func(i, j int) bool { return cands[i].conf > cands[j].conf })
 		for _, c := range cands[:k] {
 			x[b][c.pos] = c.tok
 			ev.Positions[b] = append(ev.Positions[b], c.pos)

@@ -1,0 +1,106 @@
+package sampler
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/mmadac/mmadac/ir"
+)
+
+func TestNumTransferPutsRemainderFirst(t *testing.T) {
+	got := NumTransfer(10, 4)
+	want := []int{3, 3, 2, 2}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("NumTransfer(10, 4) = %v, want %v", got, want)
+		}
+	}
+}
+
+// fakeModel scores token (position*7) % vocab highest at every position,
+// with a confidence that grows with the position, so the order of
+// unmasking is known.
+func fakeModel(vocab int) Forward {
+	return func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+		b, l := ids.Shape[0], ids.Shape[1]
+		out := ir.NewTensor(ir.F32, b, l, int64(vocab))
+		d := out.F32()
+		for r := int64(0); r < b*l; r++ {
+			pos := int(r % l)
+			d[int(r)*vocab+(pos*7)%vocab] = float32(pos) / 4
+		}
+		return out, nil
+	}
+}
+
+func TestParallelThresholdUnmasksManyPerStep(t *testing.T) {
+	steps := 0
+	p := TextParams{Steps: 8, GenLength: 8, BlockLength: 8, Remasking: "low_confidence", MaskID: 99, ParallelThreshold: 0.05}
+	out, err := GenerateText(context.Background(), fakeModel(100), TextRequest{
+		Prompt: [][]int64{{1, 2}}, Params: p, Noise: NewSeeded(0),
+		OnStep: func(StepEvent) { steps++ },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range out[0][2:] {
+		if tok == 99 {
+			t.Fatalf("position %d is still masked: %v", i+2, out[0])
+		}
+	}
+	if steps >= 8 {
+		t.Errorf("threshold decoding took %d steps, want fewer than the 8 of exact decoding", steps)
+	}
+}
+
+func TestStopAtEOSFillsTheRest(t *testing.T) {
+	// Position 2*7 % 100 = 14: make every position predict token 14 by
+	// using a vocabulary of 7, so token 0 is "end of text".
+	p := TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "low_confidence", MaskID: 6, StopAtEOS: true, EOSIDs: []int64{0}}
+	blocksSeen := map[int]bool{}
+	out, err := GenerateText(context.Background(), fakeModel(7), TextRequest{
+		Prompt: [][]int64{{1}}, Params: p, Noise: NewSeeded(0),
+		OnStep: func(ev StepEvent) { blocksSeen[ev.Block] = true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blocksSeen[1] {
+		t.Errorf("the second block ran although the first holds end of text: %v", out[0])
+	}
+	for _, tok := range out[0][5:] {
+		if tok != 0 {
+			t.Fatalf("positions after the stop are not end of text: %v", out[0])
+		}
+	}
+}
+
+func TestTextParamsRejectInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		p    TextParams
+		want string
+	}{
+		{TextParams{Steps: 4, GenLength: 10, BlockLength: 4, Remasking: "low_confidence"}, "not a multiple of block_length"},
+		{TextParams{Steps: 3, GenLength: 8, BlockLength: 4, Remasking: "low_confidence"}, "not divisible by the number of blocks"},
+		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "top_k"}, `remasking "top_k"`},
+		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "random", Temperature: -1}, "temperature"},
+		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "random", ParallelThreshold: 1.5}, "parallel threshold"},
+		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "random", StopAtEOS: true}, "end-of-text token ids"},
+	} {
+		err := tc.p.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want an error containing %q", tc.p, err, tc.want)
+		}
+	}
+}
+
+func TestReplayRejectsMismatchedDraws(t *testing.T) {
+	r := &Replay{tensors: map[string]*ir.Tensor{"noise.0000": ir.FromF64([]float64{0.5, 0.5}, 2)}, order: []string{GumbelUniform}, path: "x"}
+	if _, err := r.Next(RemaskUniform, []int64{2}); err == nil || !strings.Contains(err.Error(), "gumbel_uniform") {
+		t.Errorf("kind mismatch not reported: %v", err)
+	}
+	if _, err := r.Next(GumbelUniform, []int64{3}); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("shape mismatch not reported: %v", err)
+	}
+}
