@@ -246,3 +246,54 @@ func writeAll(t *testing.T, path string, ts map[string]*ir.Tensor) {
 		t.Fatal(err)
 	}
 }
+
+func TestRunTextWithPrompt(t *testing.T) {
+	code, stdout, stderr := run(t, "run", "text", "--model", filepath.Join(golden, "mmada"),
+		"--tokenizer", "../../testdata/tiny-tokenizer/tokenizer.json", "--prompt", "What is in the box?",
+		"--gen-length", "16", "--steps", "8", "--block-length", "8", "--json", "--backend", "interp")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		IDs  [][]int64 `json:"ids"`
+		Text []string  `json:"text"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %q", stdout)
+	}
+	// BOS, the user header, "\n", the text, eot_id, the assistant header.
+	want := []int64{240, 251}
+	if len(got.IDs) != 1 || got.IDs[0][0] != want[0] || got.IDs[0][1] != want[1] {
+		t.Errorf("prompt does not start with BOS and the header: %v", got.IDs)
+	}
+	// 2 + "user" (4) + 1 + "\n" + 19 characters + eot_id + 1 + "assistant" (9) + 1 + "\n" = 40.
+	if len(got.IDs[0]) != 40+16 {
+		t.Errorf("sequence has %d ids, want 40 prompt ids and 16 generated", len(got.IDs[0]))
+	}
+	if len(got.Text) != 1 {
+		t.Errorf("want one decoded answer, got %v", got.Text)
+	}
+	if !strings.Contains(stderr, "░") {
+		t.Errorf("stderr shows no masked placeholders while streaming: %q", stderr)
+	}
+}
+
+func TestRunTextPromptWithoutTokenizer(t *testing.T) {
+	code, _, stderr := run(t, "run", "text", "--model", filepath.Join(golden, "mmada"), "--prompt", "hi")
+	if code == 0 || !strings.Contains(stderr, "--prompt-ids") {
+		t.Errorf("exit %d, stderr %q: want an error pointing to --prompt-ids", code, stderr)
+	}
+}
+
+func TestTokenizeCommand(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "texts.json")
+	os.WriteFile(in, []byte(`["Hello <|eot_id|> world!", ""]`), 0o644)
+	code, stdout, stderr := run(t, "tokenize", "--tokenizer", "../../testdata/tiny-tokenizer", "--input", in, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := `[{"ids":[72,101,108,108,111,32,254,32,119,111,114,108,100,33],"decoded":"Hello <|eot_id|> world!"},{"ids":[],"decoded":""}]` + "\n"
+	if stdout != want {
+		t.Errorf("got %s\nwant %s", stdout, want)
+	}
+}

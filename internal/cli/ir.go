@@ -86,7 +86,9 @@ func printStats(cmd *cobra.Command, st passes.GraphStats, batch, seq int64) {
 	for op := range st.Ops {
 		ops = append(ops, op)
 	}
-	sort.Slice(ops, func(i, j int) bool { return st.Ops[ops[i]] > st.Ops[ops[j]] || (st.Ops[ops[i]] == st.Ops[ops[j]] && ops[i] < ops[j]) })
+	sort.Slice(ops, func(i, j int) bool {
+		return st.Ops[ops[i]] > st.Ops[ops[j]] || (st.Ops[ops[i]] == st.Ops[ops[j]] && ops[i] < ops[j])
+	})
 	for _, op := range ops {
 		fmt.Fprintf(w, "  %-16s %d\n", op, st.Ops[op])
 	}

@@ -58,7 +58,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug details to stderr")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCmd(), newRunCmd(), newForwardCmd(), newIRCmd(), newDevCmd())
+	root.AddCommand(newBuildCmd(), newRunCmd(), newForwardCmd(), newIRCmd(), newTokenizeCmd(), newDevCmd())
 	return root
 }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	promptpkg "github.com/mmadac/mmadac/frontend/prompt"
+	"github.com/mmadac/mmadac/frontend/tokenizer"
 	"github.com/mmadac/mmadac/internal/engine"
 	"github.com/mmadac/mmadac/runtime/sampler"
 )
@@ -30,6 +32,9 @@ func newRunCmd() *cobra.Command {
 // textRunOptions are the flags of `mmadac run text`.
 type textRunOptions struct {
 	model     string
+	prompt    string
+	tokenizer string
+	think     bool
 	promptIDs string
 	request   string
 	backend   string
@@ -53,7 +58,7 @@ type requestCase struct {
 func newRunTextCmd() *cobra.Command {
 	o := &textRunOptions{}
 	cmd := &cobra.Command{
-		Use:   "text (--prompt-ids 1,2,3 | --request REQ.json)",
+		Use:   "text (--prompt TEXT | --prompt-ids 1,2,3 | --request REQ.json)",
 		Short: "Generate text by block diffusion",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,6 +67,9 @@ func newRunTextCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.model, "model", "", "checkpoint folder or bundle (default "+DefaultModel+")")
+	f.StringVar(&o.prompt, "prompt", "", "the user message; tokenised with the checkpoint's tokenizer.json and the chat template")
+	f.StringVar(&o.tokenizer, "tokenizer", "", "tokenizer.json to use instead of the checkpoint's")
+	f.BoolVar(&o.think, "think", false, "prefix the message with the MixCoT reasoning instruction")
 	f.StringVar(&o.promptIDs, "prompt-ids", "", "comma-separated prompt token ids")
 	f.StringVar(&o.request, "request", "", "a JSON request: one text or mmu case object of cases.json")
 	f.StringVar(&o.backend, "backend", "auto", "auto, interp or ort")
@@ -78,8 +86,14 @@ func newRunTextCmd() *cobra.Command {
 }
 
 func runText(cmd *cobra.Command, o *textRunOptions) error {
-	if (o.promptIDs == "") == (o.request == "") {
-		return usagef("give exactly one of --prompt-ids or --request")
+	given := 0
+	for _, v := range []string{o.prompt, o.promptIDs, o.request} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return usagef("give exactly one of --prompt, --prompt-ids or --request")
 	}
 	model := o.model
 	if model == "" {
@@ -97,7 +111,7 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 			return usagef("--prompt-ids: %v", err)
 		}
 		prompt = [][]int64{ids}
-	} else {
+	} else if o.request != "" {
 		req, err := readRequest(o.request)
 		if err != nil {
 			return err
@@ -121,12 +135,24 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 			noise = r
 		}
 	}
+	var tok *tokenizer.Tokenizer
+	if o.prompt != "" {
+		t, err := loadTokenizer(model, o.tokenizer)
+		if err != nil {
+			return err
+		}
+		tok = t
+	}
 	m, err := engine.LoadModel(model, o.backend)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	m.SetHeadFolding(o.foldHead)
+	sp := specialTokens(m, tok)
+	if o.prompt != "" {
+		prompt = [][]int64{promptpkg.Chat(tok, sp, []promptpkg.Message{{Role: "user", Content: o.prompt}}, o.think)}
+	}
 	p := o.params
 	p.MaskID = m.Config.SpecialTokenIDs()["mask"]
 	if maskID != nil {
@@ -150,6 +176,11 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	fmt.Fprintf(stderr, "generating %d tokens in %d blocks on %s\n", p.GenLength, p.GenLength/p.BlockLength, m.Backend)
 	unmasked := 0
 	start := time.Now()
+	var stream *streamer
+	if tok != nil {
+		stream = newStreamer(stderr, tok, p.MaskID)
+	}
+	lp := len(prompt[0])
 	out, err := sampler.GenerateText(ctx, m.Forward, sampler.TextRequest{
 		Prompt: prompt, AttentionMask: mask, Params: p, Noise: noise, Head: m.Head(),
 		OnStep: func(ev sampler.StepEvent) {
@@ -157,23 +188,37 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 				unmasked += len(row)
 			}
 			rate := float64(unmasked) / time.Since(start).Seconds()
-			fmt.Fprintf(stderr, "block %d/%d step %d/%d: %.1f tokens/s\n", ev.Block+1, ev.Blocks, ev.Step+1, ev.Steps, rate)
+			header := fmt.Sprintf("block %d/%d step %d/%d: %.1f tokens/s", ev.Block+1, ev.Blocks, ev.Step+1, ev.Steps, rate)
+			if stream == nil {
+				fmt.Fprintln(stderr, header)
+				return
+			}
+			lo := lp + ev.Block*p.BlockLength
+			stream.show(header, ev.IDs[0], lo, lo+p.BlockLength, ev.Block+1 == ev.Blocks && ev.Step+1 == ev.Steps)
 		},
 	})
 	if err != nil {
 		return err
+	}
+	if tok != nil && !o.json {
+		for _, row := range out {
+			fmt.Fprintln(cmd.OutOrStdout(), answer(tok, sp, row, lp))
+		}
+		return nil
+	}
+	if tok != nil {
+		texts := make([]string, len(out))
+		for i, row := range out {
+			texts[i] = answer(tok, sp, row, lp)
+		}
+		return writeJSON(cmd.OutOrStdout(), map[string]any{"ids": out, "text": texts})
 	}
 	return printIDs(cmd.OutOrStdout(), out, o.json)
 }
 
 func printIDs(w io.Writer, ids [][]int64, asJSON bool) error {
 	if asJSON {
-		data, err := json.Marshal(map[string]any{"ids": ids})
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, string(data))
-		return err
+		return writeJSON(w, map[string]any{"ids": ids})
 	}
 	for _, row := range ids {
 		parts := make([]string, len(row))
@@ -255,4 +300,12 @@ func applyParams(cmd *cobra.Command, p *sampler.TextParams, params map[string]an
 		p.Remasking = r
 	}
 	return nil
+}
+
+// writeJSON prints v as one line of JSON without HTML escaping, so that
+// decoded text keeps its < and > characters.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
