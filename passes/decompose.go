@@ -12,7 +12,8 @@ func init() {
 // dtype; a float16 legalisation keeps those in float32.
 func runDecompose(g *ir.Graph, c *Context) error {
 	lowered := 0
-	for _, n := range append([]*ir.Node(nil), g.Nodes...) {
+	ed := newEdits()
+	for _, n := range g.Nodes {
 		e := &emitter{g: g}
 		var out *ir.Value
 		switch n.Op {
@@ -36,10 +37,11 @@ func runDecompose(g *ir.Graph, c *Context) error {
 		default:
 			continue
 		}
-		spliceBefore(g, n, e.nodes)
-		replaceUses(g, n.Outputs[0], out)
+		ed.insert(n, e.nodes)
+		ed.replace(n.Outputs[0], out)
 		lowered++
 	}
+	ed.apply(g)
 	c.count("decompose-fused.lowered", lowered)
 	return runDCE(g, c)
 }

@@ -51,8 +51,8 @@ type HeadSpec struct {
 // positions input, and only the selected columns.
 func runFoldHead(g *ir.Graph, c *Context) error {
 	spec := c.Head
-	if spec == nil {
-		return nil
+	if spec == nil || g.Meta["head"] != "" {
+		return nil // nothing asked, or already folded
 	}
 	out := g.OutputValue("logits")
 	mm := def(out, "matmul")

@@ -32,7 +32,9 @@ func runFoldRoPE(g *ir.Graph, c *Context) error {
 		maxLen = DefaultMaxSeqLen
 	}
 	folded := 0
-	for _, n := range append([]*ir.Node(nil), g.Nodes...) {
+	ed := newEdits()
+	tables := map[string]*ir.Value{}
+	for _, n := range g.Nodes {
 		if n.Op != "cos" && n.Op != "sin" {
 			continue
 		}
@@ -56,29 +58,29 @@ func runFoldRoPE(g *ir.Graph, c *Context) error {
 		if !ok {
 			continue
 		}
-		half := len(inv)
-		table := ir.NewTensor(ir.F32, maxLen, int64(2*half))
-		td := table.F32()
-		for p := 0; p < int(maxLen); p++ {
-			for j, f := range inv {
-				a := float32(p) * f
-				var v float32
-				if n.Op == "cos" {
-					v = float32(math.Cos(float64(a)))
-				} else {
-					v = float32(math.Sin(float64(a)))
-				}
-				td[p*2*half+j] = v
-				td[p*2*half+half+j] = v
-			}
+		axis := ar.Attrs.Int("axis", 0)
+		src := ar.Inputs[0].Type.Shape
+		if axis < 0 {
+			axis += int64(len(src))
+		}
+		if d := src[axis]; d.IsStatic() && d.Size > maxLen {
+			// The table would not cover this sequence; leave it unfolded.
+			continue
+		}
+		key := n.Op + ":" + string(ir.TensorBytes(mul.Inputs[1].Const))
+		tv, seen := tables[key]
+		if !seen {
+			tv = g.Constant(ropeTable(n.Op, inv, maxLen))
+			tables[key] = tv
 		}
 		e := &emitter{g: g}
 		pos := e.op("arange", ir.Attrs{"axis": ar.Attrs.Int("axis", 0), "dtype": ir.I64}, ar.Inputs[0])
-		out := e.op("gather", ir.Attrs{"axis": int64(0)}, g.Constant(table), pos)
-		spliceBefore(g, n, e.nodes)
-		replaceUses(g, n.Outputs[0], out)
+		out := e.op("gather", ir.Attrs{"axis": int64(0)}, tv, pos)
+		ed.insert(n, e.nodes)
+		ed.replace(n.Outputs[0], out)
 		folded++
 	}
+	ed.apply(g)
 	if g.Meta == nil {
 		g.Meta = map[string]string{}
 	}
@@ -89,3 +91,24 @@ func runFoldRoPE(g *ir.Graph, c *Context) error {
 	return runDCE(g, c)
 }
 
+// ropeTable computes cos or sin of [p*inv, p*inv] for p < maxLen with the
+// interpreter's float32 arithmetic.
+func ropeTable(op string, inv []float32, maxLen int64) *ir.Tensor {
+	half := len(inv)
+	table := ir.NewTensor(ir.F32, maxLen, int64(2*half))
+	td := table.F32()
+	for p := 0; p < int(maxLen); p++ {
+		for j, f := range inv {
+			a := float32(p) * f
+			var v float32
+			if op == "cos" {
+				v = float32(math.Cos(float64(a)))
+			} else {
+				v = float32(math.Sin(float64(a)))
+			}
+			td[p*2*half+j] = v
+			td[p*2*half+half+j] = v
+		}
+	}
+	return table
+}

@@ -26,6 +26,10 @@ func runFuseRMSNorm(g *ir.Graph, c *Context) error {
 			continue
 		}
 		x := inner.Inputs[0]
+		xs := x.Type.Shape
+		if xs.Rank() == 0 || w.Type.Shape[0] != xs[xs.Rank()-1] {
+			continue // the weight must scale the normalised axis one to one
+		}
 		r := def(inner.Inputs[1], "rsqrt")
 		if r == nil {
 			continue

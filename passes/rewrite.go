@@ -120,3 +120,53 @@ func spliceBefore(g *ir.Graph, anchor *ir.Node, nodes []*ir.Node) {
 	}
 	g.Nodes = out
 }
+
+// edits collects node insertions and value replacements so that a pass
+// applies them in one sweep over the graph instead of one per rewrite.
+type edits struct {
+	before map[*ir.Node][]*ir.Node
+	repl   map[*ir.Value]*ir.Value
+}
+
+func newEdits() *edits {
+	return &edits{before: map[*ir.Node][]*ir.Node{}, repl: map[*ir.Value]*ir.Value{}}
+}
+
+// insert schedules nodes to go in front of anchor.
+func (ed *edits) insert(anchor *ir.Node, nodes []*ir.Node) {
+	ed.before[anchor] = append(ed.before[anchor], nodes...)
+}
+
+// replace schedules every use of old to read nw.
+func (ed *edits) replace(old, nw *ir.Value) { ed.repl[old] = nw }
+
+// apply rebuilds the node list with the insertions and rewrites operands
+// and outputs through the replacements.
+func (ed *edits) apply(g *ir.Graph) {
+	if len(ed.before) == 0 && len(ed.repl) == 0 {
+		return
+	}
+	resolve := func(v *ir.Value) *ir.Value {
+		for {
+			r, ok := ed.repl[v]
+			if !ok {
+				return v
+			}
+			v = r
+		}
+	}
+	out := make([]*ir.Node, 0, len(g.Nodes))
+	for _, n := range g.Nodes {
+		out = append(out, ed.before[n]...)
+		out = append(out, n)
+	}
+	for _, n := range out {
+		for i, in := range n.Inputs {
+			n.Inputs[i] = resolve(in)
+		}
+	}
+	for i := range g.Outputs {
+		g.Outputs[i].Value = resolve(g.Outputs[i].Value)
+	}
+	g.Nodes = out
+}
