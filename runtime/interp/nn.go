@@ -260,19 +260,5 @@ func kernelAttention(n *ir.Node, a []*ir.Tensor) (*ir.Tensor, error) {
 // sgemmSerial is sgemm on the calling goroutine, for kernels that already
 // split their work.
 func sgemmSerial(m, n, k int, a, b, c []float32) {
-	for i := range c[:m*n] {
-		c[i] = 0
-	}
-	for r := 0; r < m; r += 4 {
-		for p0 := 0; p0 < k; p0 += kBlock {
-			p1 := min(p0+kBlock, k)
-			if r+4 <= m {
-				kernel4(a, b, c, r, n, k, 0, n, p0, p1)
-			} else {
-				for i := r; i < m; i++ {
-					kernel1(a, b, c, i, n, k, 0, n, p0, p1)
-				}
-			}
-		}
-	}
+	gemmBlocked(activeKernel, m, n, k, a, k, b, n, c, n)
 }
