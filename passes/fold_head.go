@@ -100,6 +100,12 @@ func runFoldHead(g *ir.Graph, c *Context) error {
 		return fmt.Errorf("unknown head mode %q; use greedy, logits or probs", spec.Mode)
 	}
 	g.Nodes = append(g.Nodes, e.nodes...)
+	// Other outputs (the block cache's keys and values) stay.
+	for _, o := range g.Outputs {
+		if o.Name != "logits" {
+			outputs = append(outputs, o)
+		}
+	}
 	g.Outputs = outputs
 	if g.Meta == nil {
 		g.Meta = map[string]string{}

@@ -31,17 +31,18 @@ func newRunCmd() *cobra.Command {
 
 // textRunOptions are the flags of `mmadac run text`.
 type textRunOptions struct {
-	model     string
-	prompt    string
-	tokenizer string
-	think     bool
-	promptIDs string
-	request   string
-	backend   string
-	seed      uint64
-	json      bool
-	foldHead  bool
-	params    sampler.TextParams
+	model      string
+	prompt     string
+	tokenizer  string
+	think      bool
+	promptIDs  string
+	request    string
+	backend    string
+	seed       uint64
+	json       bool
+	foldHead   bool
+	blockCache bool
+	params     sampler.TextParams
 }
 
 // requestCase is one case object of the golden cases.json format.
@@ -75,6 +76,9 @@ func newRunTextCmd() *cobra.Command {
 	f.StringVar(&o.backend, "backend", "auto", "auto, interp or ort")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the noise source")
 	f.BoolVar(&o.json, "json", false, `print {"ids": [[...]]} (whole sequences) instead of text`)
+	f.BoolVar(&o.blockCache, "block-cache", false, "approximate: reuse keys and values within a block, refreshed at each block boundary (faster, may change the output)")
+	f.Float64Var(&o.params.ParallelThreshold, "parallel-threshold", 0, "approximate: unmask every masked token of the block whose confidence exceeds this, at least one per step (0 = off)")
+	f.BoolVar(&o.params.StopAtEOS, "stop-at-eos", false, "stop after a block once every row has produced end of text")
 	f.BoolVar(&o.foldHead, "fold-head", true, "run steps with the sampling head folded into the graph (false: pull full logits every step, as upstream)")
 	f.IntVar(&o.params.GenLength, "gen-length", 128, "number of tokens to generate")
 	f.IntVar(&o.params.Steps, "steps", 128, "sampling steps in all (divided evenly over the blocks)")
@@ -155,6 +159,16 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	}
 	p := o.params
 	p.MaskID = m.Config.SpecialTokenIDs()["mask"]
+	if p.StopAtEOS {
+		ids := m.Config.SpecialTokenIDs()
+		p.EOSIDs = []int64{ids["eos"], ids["eot_id"]}
+	}
+	head := m.Head()
+	if o.blockCache {
+		cache := engine.NewBlockCache(m)
+		defer cache.Close()
+		head = cache
+	}
 	if maskID != nil {
 		p.MaskID = *maskID
 	}
@@ -182,7 +196,7 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	}
 	lp := len(prompt[0])
 	out, err := sampler.GenerateText(ctx, m.Forward, sampler.TextRequest{
-		Prompt: prompt, AttentionMask: mask, Params: p, Noise: noise, Head: m.Head(),
+		Prompt: prompt, AttentionMask: mask, Params: p, Noise: noise, Head: head,
 		OnStep: func(ev sampler.StepEvent) {
 			for _, row := range ev.Tokens {
 				unmasked += len(row)

@@ -35,7 +35,17 @@ type Options struct {
 	// Batch and Seq fix the input dimensions; 0 leaves them symbolic
 	// ("batch", "seq").
 	Batch, Seq int64
+	// CacheOutputs adds the outputs cache_k and cache_v, [layers, batch,
+	// heads, seq, head_dim]: every layer's keys (after RoPE) and values,
+	// which the block-cache step graph (BuildBlock) reuses.
+	CacheOutputs bool
 }
+
+// Names of the block-cache tensors.
+const (
+	CacheK = "cache_k"
+	CacheV = "cache_v"
+)
 
 // builder carries the state of one graph construction.
 type builder struct {
@@ -43,6 +53,10 @@ type builder struct {
 	cfg  *frontend.LLaDAConfig
 	ws   WeightStore
 	used map[string]bool
+	// keys and values collect each layer's k and v when cache outputs
+	// are requested.
+	keys, values []*ir.Value
+	cache        bool
 }
 
 // Build returns the transformer graph for a config and its weights. It
@@ -53,7 +67,7 @@ func Build(cfg *frontend.LLaDAConfig, ws WeightStore, opts Options) (*ir.Graph, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &builder{cfg: cfg, ws: ws, used: map[string]bool{}}
+	b := &builder{cfg: cfg, ws: ws, used: map[string]bool{}, cache: opts.CacheOutputs}
 	var werr error
 	g, err := ir.Build("transformer", func(g *ir.Graph) {
 		b.g = g
@@ -122,7 +136,21 @@ func (b *builder) build(opts Options) (err error) {
 		head = b.weight("model.transformer.ff_out.weight", vocab, d)
 	}
 	g.SetOutput(Logits, b.linear(x, head))
+	if b.cache {
+		g.SetOutput(CacheK, b.stackLayers(b.keys))
+		g.SetOutput(CacheV, b.stackLayers(b.values))
+	}
 	return nil
+}
+
+// stackLayers stacks per-layer [batch, heads, seq, dim] tensors into
+// [layers, batch, heads, seq, dim].
+func (b *builder) stackLayers(vs []*ir.Value) *ir.Value {
+	parts := make([]*ir.Value, len(vs))
+	for i, v := range vs {
+		parts[i] = b.g.Op("unsqueeze", ir.Attrs{"axes": []int64{0}}, v)
+	}
+	return b.g.Op("concat", ir.Attrs{"axis": int64(0)}, parts...)
 }
 
 // weight declares a parameter, checks its shape and widens it to f32.
@@ -242,6 +270,9 @@ func (b *builder) block(l int, x, bias, cos, sin *ir.Value) *ir.Value {
 	k := b.heads(b.linear(h, b.weight(p+"k_proj.weight", d, d)))
 	v := b.heads(b.linear(h, b.weight(p+"v_proj.weight", d, d)))
 	q, k = b.rope(q, cos, sin), b.rope(k, cos, sin)
+	if b.cache {
+		b.keys, b.values = append(b.keys, k), append(b.values, v)
+	}
 
 	scale := 1 / math.Sqrt(float64(cfg.HeadDim()))
 	kt := g.Op("transpose", ir.Attrs{"perm": []int64{0, 1, 3, 2}}, k)

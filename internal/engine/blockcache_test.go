@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/runtime/sampler"
+)
+
+// TestBlockCacheAgreesWithExactDecoding runs the golden greedy cases with
+// the block cache and reports the fraction of generated positions equal
+// to exact decoding. The cache is approximate, so the test requires the
+// mechanism to run (one full step per block, block steps otherwise) and
+// the fraction to be reported, and a single-step-per-block schedule, where
+// the cache is never reused, to be exact.
+func TestBlockCacheAgreesWithExactDecoding(t *testing.T) {
+	for _, be := range backends(t) {
+		m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), be)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range loadCases(t) {
+			if c.Kind != "text" || c.Noise != "" {
+				continue
+			}
+			p := paramsOf(c)
+			cache := NewBlockCache(m)
+			got, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{
+				Prompt: c.PromptIDs, AttentionMask: c.AttentionMask, Params: p, Noise: sampler.NewSeeded(0), Head: cache,
+			})
+			if err != nil {
+				t.Fatalf("%s %s: %v", be, c.Name, err)
+			}
+			blocks := p.GenLength / p.BlockLength
+			if cache.FullSteps != blocks || cache.BlockSteps != p.Steps-blocks {
+				t.Errorf("%s %s: %d full and %d block steps, want %d and %d", be, c.Name, cache.FullSteps, cache.BlockSteps, blocks, p.Steps-blocks)
+			}
+			same, total := 0, 0
+			lp := len(c.PromptIDs[0])
+			for b := range got {
+				for i := lp; i < len(got[b]); i++ {
+					total++
+					if got[b][i] == c.ExpectedIDs[b][i] {
+						same++
+					}
+				}
+			}
+			t.Logf("%s %s: block cache matches exact decoding at %d of %d positions", be, c.Name, same, total)
+			cache.Close()
+		}
+		m.Close()
+	}
+}
+
+func TestBlockCacheFirstStepIsExact(t *testing.T) {
+	m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendInterp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, c := range loadCases(t) {
+		if c.Name != "greedy-three-blocks" {
+			continue
+		}
+		// One step per block: every step is a full step, so the result
+		// must equal exact decoding with the same schedule.
+		p := paramsOf(c)
+		p.Steps = p.GenLength / p.BlockLength
+		exact, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{Prompt: c.PromptIDs, Params: p, Noise: sampler.NewSeeded(0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache := NewBlockCache(m)
+		defer cache.Close()
+		got, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{Prompt: c.PromptIDs, Params: p, Noise: sampler.NewSeeded(0), Head: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range exact[0] {
+			if exact[0][i] != got[0][i] {
+				t.Fatalf("position %d: cache %d, exact %d", i, got[0][i], exact[0][i])
+			}
+		}
+	}
+}
+
+// TestBlockGraphMatchesFullGraph checks the block step graph against the
+// full graph when the cache is fresh: the block's logits must agree.
+func TestBlockGraphMatchesFullGraph(t *testing.T) {
+	m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendInterp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cache := NewBlockCache(m)
+	defer cache.Close()
+	ids := ir.NewTensor(ir.I64, 2, 20)
+	mask := ir.NewTensor(ir.I64, 2, 20)
+	for i := range ids.I64() {
+		ids.I64()[i] = int64(i*37) % 250
+		mask.I64()[i] = 1
+	}
+	mask.I64()[20] = 0 // left padding on row 1
+	mask.I64()[21] = 0
+	full, err := cache.Logits(ids, mask, 8, 16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := cache.Logits(ids, mask, 8, 16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cache.FullSteps != 1 || cache.BlockSteps != 1 {
+		t.Fatalf("%d full and %d block steps, want one of each", cache.FullSteps, cache.BlockSteps)
+	}
+	worst := 0.0
+	for i, v := range full.F32() {
+		worst = math.Max(worst, math.Abs(float64(v-block.F32()[i])))
+	}
+	if worst > 1e-4 {
+		t.Errorf("block graph differs from the full graph by %.3g with a fresh cache", worst)
+	}
+}

@@ -1,0 +1,143 @@
+package mmada
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mmadac/mmadac/frontend"
+	"github.com/mmadac/mmadac/ir"
+)
+
+// Inputs of the block-cache step graph.
+const (
+	// BlockPositions, i64 [block]: the absolute positions of the block's
+	// tokens, for RoPE.
+	BlockPositions = "block_positions"
+	// BlockBias, f32 [batch, 1, block, seq+block]: the additive attention
+	// bias over the cached keys followed by the block's own keys. The
+	// caller masks the stale cached entries of the block's positions and
+	// any padding with MaskValue.
+	BlockBias = "block_bias"
+)
+
+// BlockOptions size the block-cache step graph; all sizes are static.
+type BlockOptions struct {
+	Batch, Seq, Block int64
+}
+
+// BuildBlock builds the step graph of the approximate block cache (the
+// "dual cache" of Fast-dLLM): only the current block's tokens run through
+// the layers, attending to the keys and values of every position cached at
+// the block's first step (inputs cache_k, cache_v from a graph built with
+// Options.CacheOutputs) and to the block's own fresh keys and values. It
+// returns logits [batch, block, vocab] for the block positions. The result
+// is approximate: the cached entries of positions outside the block are
+// not updated while the block's tokens change.
+func BuildBlock(cfg *frontend.LLaDAConfig, ws WeightStore, o BlockOptions) (*ir.Graph, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Batch <= 0 || o.Seq <= 0 || o.Block <= 0 || o.Block > o.Seq {
+		return nil, fmt.Errorf("block graph needs positive batch, seq and block <= seq, got %+v", o)
+	}
+	b := &builder{cfg: cfg, ws: ws, used: map[string]bool{}}
+	var werr error
+	g, err := ir.Build("transformer_block", func(g *ir.Graph) {
+		b.g = g
+		werr = b.buildBlock(o)
+	})
+	if werr != nil {
+		return nil, werr
+	}
+	return g, err
+}
+
+func (b *builder) buildBlock(o BlockOptions) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			we, ok := r.(weightError)
+			if !ok {
+				panic(r)
+			}
+			err = we.err
+		}
+	}()
+	cfg := b.cfg
+	g := b.g
+	d := int64(cfg.DModel)
+	h, hd := int64(cfg.NHeads), int64(cfg.HeadDim())
+	layers := int64(cfg.NLayers)
+	vocab := int64(cfg.Vocab())
+
+	ids := g.Input(InputIDs, ir.I64, ir.Static(o.Batch, o.Block))
+	pos := g.Input(BlockPositions, ir.I64, ir.Static(o.Block))
+	ck := g.Input(CacheK, ir.F32, ir.Static(layers, o.Batch, h, o.Seq, hd))
+	cv := g.Input(CacheV, ir.F32, ir.Static(layers, o.Batch, h, o.Seq, hd))
+	bias := g.Input(BlockBias, ir.F32, ir.Static(o.Batch, 1, o.Block, o.Seq+o.Block))
+
+	wte := b.weight("model.transformer.wte.weight", vocab, d)
+	x := g.Op("gather", ir.Attrs{"axis": int64(0)}, wte, ids)
+	cos, sin := b.blockRoPE(pos)
+	for l := 0; l < cfg.NLayers; l++ {
+		x = b.blockLayer(l, x, ck, cv, bias, cos, sin)
+	}
+	x = b.rmsNorm(x, b.weight("model.transformer.ln_f.weight", d))
+	var head *ir.Value
+	if cfg.Tied() {
+		head = wte
+	} else {
+		head = b.weight("model.transformer.ff_out.weight", vocab, d)
+	}
+	g.SetOutput(Logits, b.linear(x, head))
+	return nil
+}
+
+// blockRoPE computes cos and sin [block, head_dim] for the given positions
+// with the same float32 arithmetic as the full graph's tables.
+func (b *builder) blockRoPE(pos *ir.Value) (cos, sin *ir.Value) {
+	g := b.g
+	hd := b.cfg.HeadDim()
+	inv := ir.NewTensor(ir.F32, int64(hd/2))
+	for j := range inv.F32() {
+		inv.F32()[j] = 1 / float32(math.Pow(b.cfg.RoPETheta, float64(float32(2*j)/float32(hd))))
+	}
+	p := g.Op("cast", ir.Attrs{"to": ir.F32}, pos)
+	ang := g.Op("mul", nil, g.Op("unsqueeze", ir.Attrs{"axes": []int64{1}}, p), g.Constant(inv))
+	full := g.Op("concat", ir.Attrs{"axis": int64(1)}, ang, ang)
+	return g.Op("cos", nil, full), g.Op("sin", nil, full)
+}
+
+// blockLayer is one transformer block for the block tokens, attending to
+// the cached keys and values of layer l followed by the block's own.
+func (b *builder) blockLayer(l int, x, ck, cv, bias, cos, sin *ir.Value) *ir.Value {
+	g := b.g
+	cfg := b.cfg
+	d := int64(cfg.DModel)
+	hidden := int64(cfg.MLPHidden())
+	p := fmt.Sprintf("model.transformer.blocks.%d.", l)
+
+	hn := b.rmsNorm(x, b.weight(p+"attn_norm.weight", d))
+	q := b.heads(b.linear(hn, b.weight(p+"q_proj.weight", d, d)))
+	k := b.heads(b.linear(hn, b.weight(p+"k_proj.weight", d, d)))
+	v := b.heads(b.linear(hn, b.weight(p+"v_proj.weight", d, d)))
+	q, k = b.rope(q, cos, sin), b.rope(k, cos, sin)
+
+	layer := g.Scalar(ir.I64, float64(l))
+	keys := g.Op("concat", ir.Attrs{"axis": int64(2)}, g.Op("gather", ir.Attrs{"axis": int64(0)}, ck, layer), k)
+	values := g.Op("concat", ir.Attrs{"axis": int64(2)}, g.Op("gather", ir.Attrs{"axis": int64(0)}, cv, layer), v)
+
+	scale := 1 / math.Sqrt(float64(cfg.HeadDim()))
+	kt := g.Op("transpose", ir.Attrs{"perm": []int64{0, 1, 3, 2}}, keys)
+	scores := g.Op("mul", nil, g.Op("matmul", nil, q, kt), g.Scalar(ir.F32, scale))
+	probs := g.Op("softmax", ir.Attrs{"axis": int64(-1)}, g.Op("add", nil, scores, bias))
+	a := g.Op("matmul", nil, probs, values)
+	a = g.Op("transpose", ir.Attrs{"perm": []int64{0, 2, 1, 3}}, a)
+	a = g.Op("reshape", ir.Attrs{"shape": []int64{0, 0, d}}, a)
+	x = g.Op("add", nil, x, b.linear(a, b.weight(p+"attn_out.weight", d, d)))
+
+	hn = b.rmsNorm(x, b.weight(p+"ff_norm.weight", d))
+	gate := b.linear(hn, b.weight(p+"ff_proj.weight", hidden, d))
+	up := b.linear(hn, b.weight(p+"up_proj.weight", hidden, d))
+	act := g.Op("mul", nil, g.Op("silu", nil, gate), up)
+	return g.Op("add", nil, x, b.linear(act, b.weight(p+"ff_out.weight", d, hidden)))
+}
