@@ -15,6 +15,9 @@ need_apt=()
 /usr/bin/python3 -c 'import onnx' 2>/dev/null || need_apt+=(python3-onnx)
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || need_apt+=(python3-numpy)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# Debian's Chromium for the browser test of `mmadac serve` (driven by
+# playwright-core, which never downloads a browser of its own).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -39,7 +42,7 @@ if [ $missing = 1 ]; then
   echo "setup: installing npm packages into $cache/npm: ${npm_packages[*]}" >&2
   # --ignore-scripts: onnxruntime-node's install script downloads from a
   # host outside the npm registry; the shared library ships in the package.
-  (cd "$cache/npm" && [ -f package.json ] || echo '{"private": true}' > "$cache/npm/package.json")
+  [ -f "$cache/npm/package.json" ] || echo '{"private": true}' > "$cache/npm/package.json"
   (cd "$cache/npm" && npm install --no-audit --no-fund --ignore-scripts "${npm_packages[@]}" >&2)
 fi
 

@@ -11,3 +11,6 @@ go test -count=1 ./...
 # Regenerate the tokenizer reference results with Hugging Face's own
 # tokenizers (npm) and compare them with the files the Go tests read.
 node scripts/tokenizer-ref/gen.js --check
+
+# The browser test of `mmadac serve`: headless Chromium on loopback.
+bash internal/serve/browsertest/run.sh

@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mmadac/mmadac/internal/serve"
 )
 
 // DefaultModel is the small checkpoint that `mmadac run text` uses when
@@ -58,7 +60,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug details to stderr")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCmd(), newRunCmd(), newForwardCmd(), newIRCmd(), newTokenizeCmd(), newDevCmd())
+	root.AddCommand(newBuildCmd(), newRunCmd(), newForwardCmd(), newIRCmd(), newTokenizeCmd(), serve.NewCommand(), newDevCmd())
 	return root
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 
@@ -13,8 +14,8 @@ import (
 )
 
 // Limits bound what one request may ask for. They protect the server
-// from requests that would hold the model for hours or exhaust memory;
-// the sampler's own rules (divisibility of steps and lengths) are checked
+// from requests that would hold the model for hours or exhaust memory.
+// The sampler's own rules (divisibility of steps and lengths) are checked
 // separately by its Validate methods.
 type Limits struct {
 	// MaxBodyBytes bounds a JSON request body.
@@ -24,8 +25,8 @@ type Limits struct {
 	MaxImageBytes int64
 	// MaxImagePixels bounds width*height of a decoded mmu image.
 	MaxImagePixels int
-	// MaxPromptChars bounds the prompt text in bytes.
-	MaxPromptChars int
+	// MaxPromptBytes bounds the prompt text in bytes.
+	MaxPromptBytes int
 	// MaxSteps bounds text steps and t2i timesteps.
 	MaxSteps int
 	// MaxGenLength bounds gen_length.
@@ -47,7 +48,7 @@ func DefaultLimits() Limits {
 		MaxBodyBytes:   1 << 20,
 		MaxImageBytes:  10 << 20,
 		MaxImagePixels: 4096 * 4096,
-		MaxPromptChars: 64 << 10,
+		MaxPromptBytes: 64 << 10,
 		MaxSteps:       1024,
 		MaxGenLength:   1024,
 		MaxSequence:    4096,
@@ -173,8 +174,8 @@ func checkPromptFields(prompt string, ids []int64, lim Limits) error {
 		return badField("prompt", "the request has neither prompt nor prompt_ids; send one of them")
 	case prompt != "" && len(ids) > 0:
 		return badField("prompt", "the request has both prompt and prompt_ids; send only one")
-	case len(prompt) > lim.MaxPromptChars:
-		return badField("prompt", "prompt has %d bytes, more than the limit of %d", len(prompt), lim.MaxPromptChars)
+	case len(prompt) > lim.MaxPromptBytes:
+		return badField("prompt", "prompt has %d bytes, more than the limit of %d", len(prompt), lim.MaxPromptBytes)
 	case len(ids) > lim.MaxSequence:
 		return badField("prompt_ids", "prompt_ids has %d tokens, more than the limit of %d", len(ids), lim.MaxSequence)
 	}
@@ -236,9 +237,17 @@ func decodeJSON(r io.Reader, limit int64, dst any, fields string) error {
 func jsonError(err error, fields string) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
+	var netErr net.Error
 	switch {
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return &requestError{Status: http.StatusRequestTimeout, Message: "reading the request body timed out; send it in one go"}
 	case errors.As(err, &typeErr):
+		// Fields of the embedded textBody come as "textBody.steps"; the
+		// client knows them by their JSON name alone.
 		field := typeErr.Field
+		if i := strings.LastIndexByte(field, '.'); i >= 0 {
+			field = field[i+1:]
+		}
 		if field == "" {
 			return badRequest("request body must be a JSON object, got a JSON %s", typeErr.Value)
 		}

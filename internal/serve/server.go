@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mmadac/mmadac/frontend/prompt"
 	"github.com/mmadac/mmadac/frontend/tokenizer"
 	"github.com/mmadac/mmadac/internal/engine"
 	"github.com/mmadac/mmadac/runtime/sampler"
@@ -19,8 +20,8 @@ import (
 
 // Config sets how the server admits and runs requests.
 type Config struct {
-	// MaxQueue is the number of requests that may wait for the model;
-	// one more is answered 429.
+	// MaxQueue is the number of requests that may wait for the model.
+	// A request beyond it is rejected with 429.
 	MaxQueue int
 	// MaxBatch is the largest number of compatible requests run as one
 	// sampler call.
@@ -47,9 +48,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// Models are what the server runs. Text is required; VQ enables the mmu
-// and t2i endpoints; Tokenizer enables prompt text (without it clients
-// send prompt_ids and read ids).
+// Models are the loaded models the server runs. Text is required. VQ
+// enables the mmu and t2i endpoints, and Tokenizer enables prompt text:
+// without it, clients send prompt_ids and read ids.
 type Models struct {
 	Text      *engine.TextModel
 	TextPath  string
@@ -65,12 +66,14 @@ type Models struct {
 type Server struct {
 	cfg    Config
 	models Models
-	// forward runs the transformer; tests replace it to slow it down.
+	// forward runs the transformer. head, when not nil, runs text steps
+	// with the sampling head folded into the graph. Tests replace both to
+	// slow the model down.
 	forward sampler.Forward
-	// vocab, special and imageOffset come from the text config.
-	vocab       int64
-	special     map[string]int64
-	imageOffset int64
+	head    sampler.Head
+	// vocab and sp come from the text config.
+	vocab int64
+	sp    prompt.Special
 
 	sched   *scheduler
 	mux     *http.ServeMux
@@ -107,10 +110,13 @@ func New(models Models, cfg Config) (*Server, error) {
 		}
 	}
 	c := models.Text.Config
+	sp := prompt.SpecialFromConfig(c.SpecialTokenIDs(), c.ImageTokenOffset())
+	if err := sp.Validate(); err != nil {
+		return nil, fmt.Errorf("text model %s: %w", models.TextPath, err)
+	}
 	s := &Server{
-		cfg: cfg, models: models, forward: models.Text.Forward,
-		vocab: int64(c.Vocab()), special: c.SpecialTokenIDs(), imageOffset: c.ImageTokenOffset(),
-		started: time.Now(),
+		cfg: cfg, models: models, forward: models.Text.Forward, head: models.Text.Head(),
+		vocab: int64(c.Vocab()), sp: sp, started: time.Now(),
 	}
 	s.sched = newScheduler(cfg.MaxQueue, cfg.MaxBatch, s.runBatch)
 	s.routes()
@@ -157,9 +163,9 @@ func (s *Server) routes() {
 }
 
 // Serve accepts connections on ln until Shutdown. Slow clients are cut
-// off by the header and body read timeouts; responses have no write
-// timeout because event streams last as long as sampling does (each
-// event write gets its own deadline instead).
+// off by the header and body read timeouts. Responses have no overall
+// write timeout because event streams last as long as sampling does, so
+// each event write gets its own deadline instead.
 func (s *Server) Serve(ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.mux,
