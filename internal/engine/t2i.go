@@ -105,7 +105,7 @@ func t2iParams(text *TextModel, vq *VQModel, req T2IRequest) (sampler.T2IParams,
 		}
 	}
 	if req.Grid != [2]int{} && req.Grid[0]*req.Grid[1] != p.NumImageTokens {
-		return p, fmt.Errorf("grid %dx%d holds %d codes, not %d image tokens", req.Grid[0], req.Grid[1], req.Grid[0]*req.Grid[1], p.NumImageTokens)
+		return p, fmt.Errorf("grid %dx%d has %d cells for %d image tokens", req.Grid[0], req.Grid[1], req.Grid[0]*req.Grid[1], p.NumImageTokens)
 	}
 	if p.PrefixLength == 0 && len(req.InputIDs) > 0 {
 		p.PrefixLength = len(req.InputIDs[0]) - p.NumImageTokens - 2

@@ -121,7 +121,7 @@ func TestGenerateImagesRejects(t *testing.T) {
 	}{
 		{"codebook mismatch", func(r *T2IRequest) { r.Params.CodebookSize = 32 }, "does not match the vq model's 64"},
 		{"grid too small", func(r *T2IRequest) { r.Grid = [2]int{2, 4} }, "the number of image tokens does not match the prompt"},
-		{"grid against tokens", func(r *T2IRequest) { r.Grid = [2]int{2, 4}; r.Params.NumImageTokens = 16 }, "grid 2x4 holds 8 codes, not 16"},
+		{"grid against tokens", func(r *T2IRequest) { r.Grid = [2]int{2, 4}; r.Params.NumImageTokens = 16 }, "grid 2x4 has 8 cells for 16 image tokens"},
 		{"no guidance prompt", func(r *T2IRequest) { r.UncondInputIDs = nil }, "needs the unconditional prompt"},
 		{"no noise", func(r *T2IRequest) { r.Noise = nil }, "no noise source"},
 	} {

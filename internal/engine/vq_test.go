@@ -256,7 +256,7 @@ func TestVQRejectsBadInput(t *testing.T) {
 		{"f64 pixels", func() error { _, _, err := m.Encode(ir.NewTensor(ir.F64, 1, 3, 16, 16)); return err }, "want f32"},
 		{"nil pixels", func() error { _, _, err := m.Encode(nil); return err }, "nil"},
 		{"non-square codes", func() error { _, err := m.Decode(codes([]int64{1, 6}), [2]int{}); return err }, "do not form a square grid"},
-		{"wrong grid", func() error { _, err := m.Decode(codes([]int64{1, 6}), [2]int{2, 2}); return err }, "holds 4 codes, not 6"},
+		{"wrong grid", func() error { _, err := m.Decode(codes([]int64{1, 6}), [2]int{2, 2}); return err }, "grid 2x2 has 4 cells for 6 codes"},
 		{"negative code", func() error { _, err := m.Decode(codes([]int64{1, 4}, 0, -1), [2]int{}); return err }, "code -1 (row 0, position 1) is outside the codebook [0, 64)"},
 		{"large code", func() error { _, err := m.Decode(codes([]int64{2, 4}, 0, 0, 0, 0, 0, 0, 64), [2]int{}); return err }, "code 64 (row 1, position 2)"},
 		{"f32 codes", func() error { _, err := m.Decode(ir.NewTensor(ir.F32, 1, 4), [2]int{}); return err }, "want i64 [batch, tokens]"},

@@ -79,7 +79,7 @@ type T2IStepEvent struct {
 
 // T2IRequest is one text-to-image decoding of a batch of prompts.
 type T2IRequest struct {
-	// InputIDs holds one full sequence per row: text prefix, image
+	// InputIDs contains one full sequence per row: text prefix, image
 	// positions (MaskID or an image token) and the token after them. All
 	// rows have one length.
 	InputIDs [][]int64
@@ -101,10 +101,11 @@ type T2IRequest struct {
 }
 
 // fixedConfidence is the confidence of a position whose code is already
-// known: upstream uses the largest finite value of the logits' dtype,
-// which is float32 here because every backend returns f32 logits. (The
-// bf16 MMaDA-8B upstream uses bf16's maximum; either way these positions
-// outrank every masked one, whose confidence stays below 0 + 17*temp.)
+// known. Upstream uses the largest finite value of the logits' dtype:
+// float32 in the fp32 reference model and here, where every backend
+// returns f32 logits, and bfloat16 in the bf16 MMaDA-8B. Either log
+// (88.723 and 88.719) outranks every masked position, whose score is at
+// most 0 + 16.7*temp, unless the temperature is far above 1.
 const fixedConfidence = math.MaxFloat32
 
 // GenerateImageCodes runs upstream's t2i_generate: every step calls the
@@ -212,7 +213,7 @@ func checkT2IRequest(req T2IRequest) error {
 		// A mask token outside the image positions means that N does not
 		// fit the prompt's layout.
 		if i := slices.Index(row[:first], p.MaskID); i >= 0 {
-			return fmt.Errorf("input_ids row %d holds the mask id at index %d, before the %d image positions (indices %d to %d); the number of image tokens does not match the prompt",
+			return fmt.Errorf("input_ids row %d contains the mask id at index %d, before the %d image positions (indices %d to %d); the number of image tokens does not match the prompt",
 				b, i, p.NumImageTokens, first, first+p.NumImageTokens-1)
 		}
 		if row[length-1] == p.MaskID {
@@ -220,7 +221,7 @@ func checkT2IRequest(req T2IRequest) error {
 		}
 		for i, t := range row[first : first+p.NumImageTokens] {
 			if t != p.MaskID && (t < p.ImageTokenOffset || t >= p.ImageTokenOffset+int64(p.CodebookSize)) {
-				return fmt.Errorf("input_ids row %d image position %d (index %d) holds %d, which is neither the mask id %d nor an image token in [%d, %d)",
+				return fmt.Errorf("input_ids row %d image position %d (index %d) is %d, which is neither the mask id %d nor an image token in [%d, %d)",
 					b, i, first+i, t, p.MaskID, p.ImageTokenOffset, p.ImageTokenOffset+int64(p.CodebookSize))
 			}
 		}

@@ -134,20 +134,33 @@ func TestSoftmax32SumsToOne(t *testing.T) {
 }
 
 func TestGenerateImageCodesGuidance(t *testing.T) {
-	// With g = 1 the guided logits are 2*cond - uncond: code 3 scores
-	// 2*30 - 0 = 60 against 2*0 - 30 = -30 for code 5, so every position
-	// samples 3. Without guidance the conditional peak (3) wins as well,
-	// but with the peaks swapped the guided result must follow cond.
-	req := fakeRequest(2)
-	codes, err := GenerateImageCodes(context.Background(), peakedForward(2, 3, 5), req)
+	// Conditional rows score code 3 at 30 and code 5 at 29; unconditional
+	// rows score code 3 at 30 and code 5 at 0. With g = 1 the guided
+	// logits are 2*cond - uncond: 30 for code 3 and 58 for code 5, so
+	// every position samples 5, which the conditional logits alone rank
+	// second.
+	fwd := func(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+		rows, length := int(ids.Shape[0]), int(ids.Shape[1])
+		out := ir.NewTensor(ir.F32, int64(rows), int64(length), fakeVocab)
+		d := out.F32()
+		for r := range rows {
+			for i := range length {
+				at := (r*length+i)*fakeVocab + fakeOffset
+				d[at+3] = 30
+				if r < rows/2 {
+					d[at+5] = 29
+				}
+			}
+		}
+		return out, nil
+	}
+	codes, err := GenerateImageCodes(context.Background(), fwd, fakeRequest(2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for b, row := range codes {
-		for i, c := range row {
-			if c != 3 {
-				t.Fatalf("row %d position %d: code %d, want 3", b, i, c)
-			}
+		if !slices.Equal(row, slices.Repeat([]int64{5}, fakeImage)) {
+			t.Errorf("row %d: codes %v, want all 5", b, row)
 		}
 	}
 }
@@ -224,7 +237,7 @@ func TestGenerateImageCodesKeepsFixedCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if codes[0][2] != 11 {
-		t.Errorf("fixed position holds %d, want 11", codes[0][2])
+		t.Errorf("fixed position has code %d, want 11", codes[0][2])
 	}
 }
 
@@ -312,7 +325,7 @@ func TestGenerateImageCodesRejects(t *testing.T) {
 		{"mask values", func(r *T2IRequest) { r.AttentionMask[0][0] = 2 }, nil, "want 0 (padding) or 1"},
 		{"mask rows", func(r *T2IRequest) { r.AttentionMask = r.AttentionMask[:1] }, nil, "attention_mask has 1 rows"},
 		{"text token in image", func(r *T2IRequest) { r.InputIDs[0][fakeImageAt] = 3 }, nil, "neither the mask id"},
-		{"mask in prefix", func(r *T2IRequest) { r.Params.NumImageTokens = fakeImage - 2 }, nil, "holds the mask id at index 5, before the 6 image positions"},
+		{"mask in prefix", func(r *T2IRequest) { r.Params.NumImageTokens = fakeImage - 2 }, nil, "contains the mask id at index 5, before the 6 image positions"},
 		{"mask at the end", func(r *T2IRequest) { r.InputIDs[1][fakeLength-1] = fakeMask }, nil, "ends with the mask id"},
 		{"guidance without uncond", func(r *T2IRequest) { r.UncondInputIDs = nil }, nil, "needs the unconditional prompt"},
 		{"prefix overlaps image", func(r *T2IRequest) { r.Params.PrefixLength = fakeImageAt + 1 }, nil, "overlaps the image positions"},

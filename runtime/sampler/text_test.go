@@ -104,3 +104,18 @@ func TestReplayRejectsMismatchedDraws(t *testing.T) {
 		t.Errorf("shape mismatch not reported: %v", err)
 	}
 }
+
+func TestTextScheduleMatchesNumTransfer(t *testing.T) {
+	p := TextParams{Steps: 12, GenLength: 64, BlockLength: 16, Remasking: "low_confidence"}
+	s, err := TextSchedule(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{6, 5, 5}
+	if len(s) != 3 || s[0] != want[0] || s[1] != want[1] || s[2] != want[2] {
+		t.Fatalf("TextSchedule = %v, want %v", s, want)
+	}
+	if err := CheckSchedule(p, []int{5, 5, 6}); err == nil {
+		t.Error("a schedule in the wrong order was accepted")
+	}
+}

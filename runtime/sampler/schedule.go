@@ -1,0 +1,33 @@
+package sampler
+
+import "fmt"
+
+// TextSchedule is the transfer count per step of a block, computed once
+// for a run's settings: every block of the generated part starts fully
+// masked, so all blocks share NumTransfer(block_length, steps per block).
+// `mmadac build` stores it in the bundle; the sampler then only looks it
+// up.
+func TextSchedule(p TextParams) ([]int, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	blocks := p.GenLength / p.BlockLength
+	return NumTransfer(p.BlockLength, p.Steps/blocks), nil
+}
+
+// CheckSchedule verifies that a stored schedule fits the run's settings.
+func CheckSchedule(p TextParams, sched []int) error {
+	want, err := TextSchedule(p)
+	if err != nil {
+		return err
+	}
+	if len(want) != len(sched) {
+		return fmt.Errorf("the stored schedule has %d steps per block, the settings need %d; rebuild with these settings or drop the schedule", len(sched), len(want))
+	}
+	for i := range want {
+		if want[i] != sched[i] {
+			return fmt.Errorf("the stored schedule differs from the settings at step %d (%d vs %d)", i, sched[i], want[i])
+		}
+	}
+	return nil
+}
