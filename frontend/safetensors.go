@@ -119,6 +119,18 @@ type safetensorsFile struct {
 // openSafetensorsFile opens path and parses and validates its header. It
 // reads only the header; the data section is mapped on first use.
 func openSafetensorsFile(path string) (*safetensorsFile, error) {
+	return openSafetensorsFileSkipping(path, nil)
+}
+
+// unsupportedDTypeError marks a header entry whose dtype mmadac cannot
+// read; lenient readers skip such tensors.
+type unsupportedDTypeError struct{ error }
+
+func (e *unsupportedDTypeError) Unwrap() error { return e.error }
+
+// openSafetensorsFileSkipping opens a file; with skipped non-nil, tensors
+// of unsupported dtypes are left out and their names appended to it.
+func openSafetensorsFileSkipping(path string, skipped *[]string) (*safetensorsFile, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open safetensors file: %w", err)
@@ -133,7 +145,7 @@ func openSafetensorsFile(path string) (*safetensorsFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("open safetensors file: %w", err)
 	}
-	tensors, err := readHeader(f, path, st.Size())
+	tensors, err := readHeader(f, path, st.Size(), skipped)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -143,7 +155,7 @@ func openSafetensorsFile(path string) (*safetensorsFile, error) {
 
 // readHeader reads and validates the header of a safetensors file of the
 // given size. The returned infos have absolute offsets and File set to path.
-func readHeader(r io.ReaderAt, path string, size int64) (map[string]TensorInfo, error) {
+func readHeader(r io.ReaderAt, path string, size int64, skipped *[]string) (map[string]TensorInfo, error) {
 	bad := func(format string, args ...any) error {
 		return &FormatError{File: path, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -178,6 +190,11 @@ func readHeader(r io.ReaderAt, path string, size int64) (map[string]TensorInfo, 
 			continue
 		}
 		info, err := parseEntry(path, name, msg, dataStart, dataLen)
+		var unsupported *unsupportedDTypeError
+		if skipped != nil && errors.As(err, &unsupported) {
+			*skipped = append(*skipped, name)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -210,7 +227,7 @@ func parseEntry(path, name string, msg json.RawMessage, dataStart, dataLen int64
 
 	dt, ok := safetensorsDTypes[*e.DType]
 	if !ok {
-		return TensorInfo{}, bad("dtype %q is not supported (supported: %s); convert the checkpoint", *e.DType, supportedDTypeList)
+		return TensorInfo{}, &unsupportedDTypeError{bad("dtype %q is not supported (supported: %s); convert the checkpoint", *e.DType, supportedDTypeList)}
 	}
 	shape := *e.Shape
 	numel, err := checkedNumElements(shape)
@@ -414,20 +431,34 @@ func decodeF32(info TensorInfo, raw []byte) ([]float32, error) {
 // memory. It is meant for small files such as model inputs and reference
 // vectors; use OpenCheckpoint for weights.
 func ReadSafetensors(path string) (map[string]*ir.Tensor, error) {
-	f, err := openSafetensorsFile(path)
+	out, _, err := readSafetensors(path, nil)
+	return out, err
+}
+
+// ReadSafetensorsSkipping is ReadSafetensors that leaves out tensors of
+// dtypes mmadac cannot represent (U8 reference images, for example) and
+// returns their names.
+func ReadSafetensorsSkipping(path string) (map[string]*ir.Tensor, []string, error) {
+	skipped := []string{}
+	out, _, err := readSafetensors(path, &skipped)
+	return out, skipped, err
+}
+
+func readSafetensors(path string, skipped *[]string) (map[string]*ir.Tensor, []string, error) {
+	f, err := openSafetensorsFileSkipping(path, skipped)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.close()
 	out := make(map[string]*ir.Tensor, len(f.tensors))
 	for name, info := range f.tensors {
 		raw, err := f.bytes(info)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[name] = decodeTensor(info, raw)
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 // sortedNames returns the keys of m in increasing order.

@@ -82,7 +82,7 @@ var Pipelines = map[string][]string{
 	},
 	"ascend": {
 		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention",
-		"decompose-fused", "dce",
+		"decompose-fused", "legalize-ascend", "dce",
 	},
 }
 
@@ -97,6 +97,9 @@ var Order = []struct{ Before, After, Why string }{
 	{"fuse-swiglu", "decompose-fused", "fused ops must exist before they are lowered"},
 	{"fuse-rms-norm", "decompose-fused", "fused ops must exist before they are lowered"},
 	{"decompose-fused", "dce", "decomposition leaves the fused nodes dead"},
+	{"decompose-fused", "legalize-ascend", "legalize-ascend rejects fused ops"},
+	{"fold-constants", "legalize-ascend", "folded constants are converted and clamped"},
+	{"legalize-ascend", "dce", "it leaves converted constants dead"},
 }
 
 // Options control a pipeline run and its dumps.

@@ -130,6 +130,11 @@ func TestPipelinesOnTinyTransformer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Padding rows are unspecified (the ascend target clamps the
+				// masking constant to what float16 holds, which changes
+				// only them), so only real tokens are compared.
+				zeroPaddingRows(want[mmada.Logits], feeds[mmada.AttentionMask])
+				zeroPaddingRows(got[mmada.Logits], feeds[mmada.AttentionMask])
 				if err := compareOutputs(want, got, modelTolerance); err != nil {
 					t.Errorf("logits after the %s pipeline: %v", target, err)
 				}
@@ -161,6 +166,17 @@ func TestPipelineTextRoundTrip(t *testing.T) {
 		}
 		if again := parsed.String(); again != text {
 			t.Errorf("%s: print(parse(text)) differs from the printed optimised transformer:\n%s", target, lineDiff(text, again))
+		}
+	}
+}
+
+// zeroPaddingRows clears the logits of positions whose mask is 0.
+func zeroPaddingRows(logits, mask *ir.Tensor) {
+	vocab := int(logits.Shape[len(logits.Shape)-1])
+	d := logits.F32()
+	for i, m := range mask.I64() {
+		if m == 0 {
+			clear(d[i*vocab : (i+1)*vocab])
 		}
 	}
 }

@@ -203,6 +203,8 @@ func (e *emitter) param(p *ir.Value) error {
 			return err
 		}
 		onnxpb.SetExternal(t, onnxpb.ExternalRef{Location: loc, Offset: off, Length: size})
+	case WeightsPerTensor:
+		perTensorRef(p, t)
 	default:
 		return fmt.Errorf("unknown weight mode %q; use inline or external", e.opts.Weights)
 	}

@@ -13,6 +13,7 @@ func newBuildCmd() *cobra.Command {
 	var opts engine.BuildOptions
 	var weights string
 	var pf passFlags
+	var af *ascendFlags
 	cmd := &cobra.Command{
 		Use:   "build --model CKPT --out DIR",
 		Short: "Compile a checkpoint into a bundle folder (ONNX graphs, config, manifest)",
@@ -27,6 +28,12 @@ func newBuildCmd() *cobra.Command {
 				return err
 			}
 			opts.Passes = po
+			if err := af.checkTarget(cmd, opts.Target); err != nil {
+				return err
+			}
+			if opts.Target == "ascend" {
+				return runBuildAscend(cmd, opts, af)
+			}
 			res, err := engine.Build(opts)
 			if err != nil {
 				return err
@@ -42,9 +49,10 @@ func newBuildCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&opts.Model, "model", "", "checkpoint folder (config.json and safetensors)")
 	cmd.Flags().StringVar(&opts.Out, "out", "", "bundle folder to write")
-	cmd.Flags().StringVar(&opts.Target, "target", "onnx", "compilation target: onnx")
+	cmd.Flags().StringVar(&opts.Target, "target", "onnx", "compilation target: onnx (ONNX Runtime) or ascend (ATC-ready ONNX, and OM when atc is available)")
 	cmd.Flags().StringVar(&weights, "weights", "inline", "inline (in the .onnx file, under 2 GB) or external (linked in place inside the checkpoint's safetensors)")
 	cmd.Flags().IntVar(&opts.Check, "check", 0, "run this many random inputs through the interpreter before and after the pipeline and fail on a difference")
 	pf.register(cmd)
+	af = addAscendFlags(cmd)
 	return cmd
 }

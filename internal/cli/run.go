@@ -23,9 +23,9 @@ import (
 func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run a sampler: text generation (text)",
+		Short: "Run a sampler: text generation (text), image understanding (mmu), text-to-image (t2i)",
 	}
-	cmd.AddCommand(newRunTextCmd())
+	cmd.AddCommand(newRunTextCmd(), newRunMMUCmd(), newRunT2ICmd())
 	return cmd
 }
 
@@ -73,7 +73,7 @@ func newRunTextCmd() *cobra.Command {
 	f.BoolVar(&o.think, "think", false, "prefix the message with the MixCoT reasoning instruction")
 	f.StringVar(&o.promptIDs, "prompt-ids", "", "comma-separated prompt token ids")
 	f.StringVar(&o.request, "request", "", "a JSON request: one text or mmu case object of cases.json")
-	f.StringVar(&o.backend, "backend", "auto", "auto, interp or ort")
+	f.StringVar(&o.backend, "backend", "auto", "auto, acl, ort or interp")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the noise source")
 	f.BoolVar(&o.json, "json", false, `print {"ids": [[...]]} (whole sequences) instead of text`)
 	f.BoolVar(&o.blockCache, "block-cache", false, "approximate: reuse keys and values within a block, refreshed at each block boundary (faster, may change the output)")

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/codegen/onnx"
 	"github.com/mmadac/mmadac/ir"
 )
@@ -175,10 +176,14 @@ func ReadManifest(dir string) (*Manifest, bool, error) {
 	return &m, true, nil
 }
 
-// LoadModel opens a checkpoint folder or a bundle. For a bundle, the ort
+// LoadModel opens a checkpoint folder or a bundle. A bundle with a
+// FlatBuffers manifest goes to LoadBundle. For a bundle.json bundle, the ort
 // backend runs the bundle's ONNX file; interp rebuilds the graph from the
 // checkpoint the bundle was built from.
 func LoadModel(path, backend string) (*TextModel, error) {
+	if bundle.IsBundle(path) {
+		return LoadBundle(path, backend)
+	}
 	m, isBundle, err := ReadManifest(path)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,220 @@
+package bundle
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Write encodes m and writes it to dir/ManifestFile through a temporary
+// file and a rename, so a failed write leaves no partial manifest.
+func Write(dir string, m *Manifest) error {
+	data, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, ManifestFile)
+	tmp, err := os.CreateTemp(dir, ".tmp-manifest-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// IsBundle reports whether dir holds a bundle manifest.
+func IsBundle(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, ManifestFile))
+	return err == nil && st.Mode().IsRegular()
+}
+
+// Read reads and decodes dir/ManifestFile. It does not check the weight
+// files; call VerifyWeights for that.
+func Read(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, ManifestFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s is not a bundle: %s is missing; build one with mmadac build", dir, ManifestFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// HashFile returns the lowercase hex SHA-256 of a file and its size.
+func HashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// LocalPath resolves a path recorded in a manifest against the bundle
+// folder. It rejects absolute paths and paths that leave the folder, so a
+// manifest cannot make a reader open files elsewhere.
+func LocalPath(dir, rel string) (string, error) {
+	if !filepath.IsLocal(filepath.FromSlash(rel)) {
+		return "", fmt.Errorf("bundle path %q is absolute or leaves the bundle folder", rel)
+	}
+	return filepath.Join(dir, filepath.FromSlash(rel)), nil
+}
+
+// VerifyWeights checks every weight file of m inside dir: it must exist,
+// have the recorded size and the recorded SHA-256. All mismatches are
+// returned together, each naming the file and what differs.
+func VerifyWeights(dir string, m *Manifest) error {
+	start := time.Now()
+	var errs []error
+	var total int64
+	for _, w := range m.Weights {
+		path, err := LocalPath(dir, w.File)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("weight file %s of tensor %s: %w", w.File, w.Tensor, err))
+			continue
+		}
+		if st.Size() != w.Size {
+			errs = append(errs, fmt.Errorf("weight file %s of tensor %s has %d bytes, the manifest records %d", w.File, w.Tensor, st.Size(), w.Size))
+			continue
+		}
+		sum, _, err := HashFile(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if sum != w.SHA256 {
+			errs = append(errs, fmt.Errorf("weight file %s of tensor %s has SHA-256 %s, the manifest records %s", w.File, w.Tensor, sum, w.SHA256))
+		}
+		total += st.Size()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("bundle %s: %d of %d weight files do not match the manifest; rebuild the bundle: %w",
+			dir, len(errs), len(m.Weights), errors.Join(errs...))
+	}
+	slog.Info("bundle weights verified", "bundle", dir, "files", len(m.Weights), "bytes", total, "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Format prints the manifest for people: the header fields, the special
+// tokens, each graph with its signature and gears, the schedules, the
+// build options and a summary of the weight files (all of them when
+// allWeights is set).
+func Format(w io.Writer, m *Manifest, allWeights bool) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bundle manifest (format %d)\n", FormatVersion)
+	fmt.Fprintf(&b, "  kind:       %s\n  target:     %s\n  checkpoint: %s\n  created:    %s\n", m.Kind, m.Target, m.Checkpoint, m.Created)
+	fmt.Fprintf(&b, "  config:     %d bytes of config.json\n", len(m.Config))
+	if len(m.SpecialTokens) > 0 {
+		b.WriteString("special tokens:\n")
+		for _, name := range sortedKeys(m.SpecialTokens) {
+			fmt.Fprintf(&b, "  %-14s %d\n", name, m.SpecialTokens[name])
+		}
+	}
+	for _, g := range m.Graphs {
+		fmt.Fprintf(&b, "graph %s:\n  onnx: %s\n", g.Name, orNone(g.ONNXFile))
+		fmt.Fprintf(&b, "  om:   %s\n", orNone(g.OMFile))
+		if g.SoC != "" {
+			fmt.Fprintf(&b, "  soc:  %s\n", g.SoC)
+		}
+		for _, t := range g.Inputs {
+			fmt.Fprintf(&b, "  input  %s\n", t)
+		}
+		for _, t := range g.Outputs {
+			fmt.Fprintf(&b, "  output %s\n", t)
+		}
+		if len(g.Gears) > 0 {
+			fmt.Fprintf(&b, "  gears (one value per -1 input dimension): %v\n", g.Gears)
+		}
+	}
+	if len(m.Schedules) > 0 {
+		b.WriteString("schedules:\n")
+		for _, s := range m.Schedules {
+			fmt.Fprintf(&b, "  %s ints=%v floats=%v\n", s.Name, s.Ints, s.Floats)
+		}
+	}
+	if len(m.BuildOptions) > 0 {
+		b.WriteString("build options:\n")
+		for _, o := range m.BuildOptions {
+			fmt.Fprintf(&b, "  %s = %s\n", o.Key, o.Value)
+		}
+	}
+	var total int64
+	for _, wf := range m.Weights {
+		total += wf.Size
+	}
+	fmt.Fprintf(&b, "weights: %d files, %d bytes\n", len(m.Weights), total)
+	for i, wf := range m.Weights {
+		if !allWeights && i == 5 {
+			fmt.Fprintf(&b, "  ... %d more (inspect --all lists them)\n", len(m.Weights)-5)
+			break
+		}
+		fmt.Fprintf(&b, "  %s  %v%v  %d bytes  sha256 %s\n", wf.File, wf.DType, wf.Shape, wf.Size, wf.SHA256)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// String formats a tensor as "name f32[1,-1(seq)]".
+func (t Tensor) String() string {
+	parts := make([]string, len(t.Dims))
+	for i, d := range t.Dims {
+		parts[i] = fmt.Sprint(d)
+		if i < len(t.Symbols) && t.Symbols[i] != "" {
+			parts[i] += "(" + t.Symbols[i] + ")"
+		}
+	}
+	return fmt.Sprintf("%s %v[%s]", t.Name, t.DType, strings.Join(parts, ","))
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

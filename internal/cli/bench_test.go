@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const benchTinyModel = "../../testdata/upstream-tiny/mmada"
+
+func runBenchArgs(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newBenchCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestBenchRejectsBadFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--scenario", "video"}, `unknown scenario "video"`},
+		{[]string{"--backend", "tpu"}, `--backend "tpu"`},
+		{[]string{"--passes", "some"}, `--passes "some"`},
+		{[]string{"--parallel-threshold", "1.5"}, "--parallel-threshold 1.5"},
+		{[]string{"--plot", "steps.png"}, "name the file *.svg"},
+		{[]string{"--model", benchTinyModel, "--cases", "x.json"}, "add --parallel-threshold or --stop-at-eos"},
+		{[]string{"--model", benchTinyModel, "--backend", "interp", "--peak-backend", "tpu"}, `--peak-backend "tpu"`},
+		{[]string{"--model", benchTinyModel, "--backend", "interp", "--gen-length", "10", "--block-length", "4"}, "not a multiple"},
+	}
+	for _, c := range cases {
+		_, err := runBenchArgs(t, c.args...)
+		var ue usageError
+		if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("bench %v: error %v, want a usage error mentioning %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestBenchMissingModel(t *testing.T) {
+	_, err := runBenchArgs(t, "--model", filepath.Join(t.TempDir(), "absent"), "--backend", "interp")
+	if err == nil || !strings.Contains(err.Error(), "absent") {
+		t.Errorf("bench on a missing folder: %v, want an error naming it", err)
+	}
+	_, err = runBenchArgs(t, "--model", benchTinyModel, "--onnx", filepath.Join(t.TempDir(), "absent.onnx"))
+	if err == nil || !strings.Contains(err.Error(), "absent.onnx") {
+		t.Errorf("bench on a missing ONNX file: %v, want an error naming it", err)
+	}
+}
+
+func TestBenchTinyJSONAndPlot(t *testing.T) {
+	plot := filepath.Join(t.TempDir(), "steps.svg")
+	out, err := runBenchArgs(t, "--model", benchTinyModel, "--backend", "interp", "--scenario", "text,forward",
+		"--prompt-length", "12", "--gen-length", "16", "--block-length", "8", "--steps", "8", "--forward-runs", "2",
+		"--parallel-threshold", "0.5", "--peak-gflops", "50", "--json", "--plot", plot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Results []struct {
+			Name       string  `json:"name"`
+			Mode       string  `json:"mode"`
+			Steps      int     `json:"steps"`
+			PeakGFLOPS float64 `json:"peak_gflops"`
+			Agreement  *struct {
+				Positions int `json:"positions"`
+			} `json:"agreement"`
+			Scenario struct {
+				Kind string `json:"kind"`
+			} `json:"scenario"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	// text: the exact run for comparison, then the threshold run; forward.
+	if len(report.Results) != 3 {
+		t.Fatalf("%d results, want 3:\n%s", len(report.Results), out)
+	}
+	text, exact := report.Results[1], report.Results[0]
+	if exact.Mode != "exact" || exact.Steps != 8 || text.Mode != "threshold 0.5" {
+		t.Errorf("text results %+v and %+v, want exact decoding in 8 steps, then threshold 0.5", exact, text)
+	}
+	if text.Agreement == nil || text.Agreement.Positions != 16 {
+		t.Errorf("threshold run agreement %+v, want 16 positions compared", text.Agreement)
+	}
+	if fwd := report.Results[2]; fwd.Scenario.Kind != "forward" || fwd.Steps != 2 || fwd.PeakGFLOPS != 50 {
+		t.Errorf("forward result %+v, want 2 steps against the given peak of 50", fwd)
+	}
+	if data, err := os.ReadFile(plot); err != nil || !bytes.HasPrefix(data, []byte("<svg")) {
+		t.Errorf("plot %s: %v, starts %.20q", plot, err, data)
+	}
+}
+
+func TestBenchGoldenCasesTable(t *testing.T) {
+	out, err := runBenchArgs(t, "--model", benchTinyModel, "--backend", "interp", "--stop-at-eos",
+		"--cases", "../../testdata/upstream-tiny/cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "case text/greedy-one-block: exact reproduces the golden ids") {
+		t.Errorf("golden comparison output lacks the first text case:\n%s", out)
+	}
+}
+
+func TestBenchStopAtEOSScenario(t *testing.T) {
+	out, err := runBenchArgs(t, "--model", benchTinyModel, "--backend", "interp", "--stop-at-eos", "--compare-exact=false",
+		"--prompt-length", "12", "--gen-length", "16", "--block-length", "8", "--steps", "8", "--peak-gflops", "50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "stop at eos") {
+		t.Errorf("table lacks the stop-at-eos row:\n%s", out)
+	}
+}
