@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	promptpkg "github.com/mmadac/mmadac/frontend/prompt"
 	"github.com/mmadac/mmadac/frontend/imageio"
+	promptpkg "github.com/mmadac/mmadac/frontend/prompt"
 	"github.com/mmadac/mmadac/frontend/tokenizer"
 	"github.com/mmadac/mmadac/internal/engine"
 	"github.com/mmadac/mmadac/ir"
