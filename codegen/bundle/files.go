@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -114,7 +115,11 @@ func VerifyWeights(dir string, m *Manifest) error {
 			errs = append(errs, fmt.Errorf("weight file %s of tensor %s has %d bytes, the manifest records %d", w.File, w.Tensor, st.Size(), w.Size))
 			continue
 		}
-		sum, _, err := HashFile(path)
+		hash := HashFile
+		if v, _ := m.Option(WeightHashOption); v == WeightHashHeader {
+			hash = HeaderHash
+		}
+		sum, _, err := hash(path)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -217,4 +222,41 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// Weight hash scopes, recorded as the build option WeightHashOption.
+const (
+	WeightHashOption = "weight_hash"
+	// WeightHashHeader: the SHA256 of each weight file covers only its
+	// safetensors header (checkpoint shards linked in place, which are
+	// too large to hash on every build); the size is checked too.
+	WeightHashHeader = "safetensors-header"
+)
+
+// HeaderHash returns the SHA-256 of a safetensors file's header (the
+// length field and the JSON) and the file size.
+func HeaderHash(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return "", 0, fmt.Errorf("%s: %w", path, err)
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > uint64(st.Size()) {
+		return "", 0, fmt.Errorf("%s: header length %d exceeds the file", path, n)
+	}
+	h := sha256.New()
+	h.Write(lenBuf[:])
+	if _, err := io.CopyN(h, f, int64(n)); err != nil {
+		return "", 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), st.Size(), nil
 }

@@ -51,6 +51,13 @@ func newBuildCmd() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Out, "out", "", "bundle folder to write")
 	cmd.Flags().StringVar(&opts.Target, "target", "onnx", "compilation target: onnx (ONNX Runtime) or ascend (ATC-ready ONNX, and OM when atc is available)")
 	cmd.Flags().StringVar(&weights, "weights", "inline", "inline (in the .onnx file, under 2 GB) or external (linked in place inside the checkpoint's safetensors)")
+	d := engine.DefaultScheduleSettings()
+	opts.Schedules = d
+	cmd.Flags().IntVar(&opts.Schedules.GenLength, "gen-length", d.GenLength, "text schedule folded into the bundle: tokens generated")
+	cmd.Flags().IntVar(&opts.Schedules.Steps, "steps", d.Steps, "text schedule folded into the bundle: sampling steps")
+	cmd.Flags().IntVar(&opts.Schedules.BlockLength, "block-length", d.BlockLength, "text schedule folded into the bundle: tokens per block")
+	cmd.Flags().IntVar(&opts.Schedules.Timesteps, "timesteps", d.Timesteps, "t2i schedule folded into the bundle: decoding steps")
+	cmd.Flags().Float64Var(&opts.Schedules.T2ITemperature, "t2i-temperature", d.T2ITemperature, "t2i schedule folded into the bundle: initial temperature")
 	cmd.Flags().IntVar(&opts.Check, "check", 0, "run this many random inputs through the interpreter before and after the pipeline and fail on a difference")
 	pf.register(cmd)
 	af = addAscendFlags(cmd)

@@ -120,7 +120,7 @@ func TestBuildWritesBundle(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, f := range []string{"transformer.onnx", "config.json", "bundle.json"} {
+	for _, f := range []string{"transformer.onnx", "config.json", "manifest.mmdb"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("bundle lacks %s: %v", f, err)
 		}
@@ -295,5 +295,39 @@ func TestTokenizeCommand(t *testing.T) {
 	want := `[{"ids":[72,101,108,108,111,32,254,32,119,111,114,108,100,33],"decoded":"Hello <|eot_id|> world!"},{"ids":[],"decoded":""}]` + "\n"
 	if stdout != want {
 		t.Errorf("got %s\nwant %s", stdout, want)
+	}
+}
+
+func TestBundleStoresSchedulesAndChecksHashes(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bundle")
+	code, _, stderr := run(t, "build", "--model", filepath.Join(golden, "mmada-bf16"), "--out", out, "--weights", "external")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := run(t, "inspect", out)
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"text_transfer_per_step", "t2i_mask_counts", "t2i_temperatures", "rope_table_length", "weight_hash"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("inspect output lacks %s:\n%s", want, stdout)
+		}
+	}
+	code, _, stderr = run(t, "run", "text", "--model", out, "--prompt-ids", "1,2,3", "--gen-length", "8", "--steps", "4", "--block-length", "8", "--backend", "ort")
+	if code != 0 {
+		t.Fatalf("run on the bundle: exit %d: %s", code, stderr)
+	}
+	// A weight file that no longer matches the manifest is rejected.
+	shard := filepath.Join(out, "weights", "model-00001-of-00002.safetensors")
+	data, err := os.ReadFile(shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(shard) // a hard link: replace it rather than write through
+	data[20] ^= 1
+	os.WriteFile(shard, data, 0o644)
+	code, _, stderr = run(t, "run", "text", "--model", out, "--prompt-ids", "1,2,3", "--gen-length", "8", "--steps", "4", "--block-length", "8")
+	if code == 0 || !strings.Contains(stderr, "do not match the manifest") {
+		t.Errorf("exit %d, stderr %q: want a hash mismatch", code, stderr)
 	}
 }

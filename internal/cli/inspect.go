@@ -14,7 +14,6 @@ import (
 	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/codegen/om"
 	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
-	"github.com/mmadac/mmadac/internal/engine"
 )
 
 // newInspectCmd builds `mmadac inspect FILE`.
@@ -44,22 +43,14 @@ func inspect(w io.Writer, path string, all bool) error {
 		return err
 	}
 	if st.IsDir() {
-		switch engine.BundleKind(path) {
-		case "flatbuffers":
-			m, err := bundle.Read(path)
-			if err != nil {
-				return err
-			}
-			return bundle.Format(w, m, all)
-		case "json":
-			data, err := os.ReadFile(filepath.Join(path, engine.ManifestFile))
-			if err != nil {
-				return err
-			}
-			_, err = w.Write(data)
+		if !bundle.IsBundle(path) {
+			return fmt.Errorf("%s is a folder without a bundle manifest (%s); pass a bundle written by mmadac build, an .om or an .onnx file", path, bundle.ManifestFile)
+		}
+		m, err := bundle.Read(path)
+		if err != nil {
 			return err
 		}
-		return fmt.Errorf("%s is a folder without a bundle manifest (%s or %s)", path, bundle.ManifestFile, engine.ManifestFile)
+		return bundle.Format(w, m, all)
 	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".om":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -162,6 +163,16 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	if p.StopAtEOS {
 		ids := m.Config.SpecialTokenIDs()
 		p.EOSIDs = []int64{ids["eos"], ids["eot_id"]}
+	}
+	if sched := m.Schedule(engine.ScheduleTextTransfer); sched != nil {
+		ints := make([]int, len(sched.Ints))
+		for i, v := range sched.Ints {
+			ints[i] = int(v)
+		}
+		if sampler.CheckSchedule(p, ints) == nil {
+			p.Schedule = ints
+			slog.Debug("using the schedule folded into the bundle", "steps_per_block", len(ints))
+		}
 	}
 	head := m.Head()
 	if o.blockCache {

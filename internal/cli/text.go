@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/frontend/prompt"
 	"github.com/mmadac/mmadac/frontend/tokenizer"
 	"github.com/mmadac/mmadac/internal/engine"
@@ -21,9 +22,11 @@ func loadTokenizer(model, explicit string) (*tokenizer.Tokenizer, error) {
 		return tokenizer.Load(explicit)
 	}
 	dir := model
-	if m, ok, err := engine.ReadManifest(model); err == nil && ok {
-		if _, statErr := os.Stat(filepath.Join(model, tokenizer.FileName)); statErr != nil {
-			dir = m.Checkpoint
+	if bundle.IsBundle(model) {
+		if m, err := bundle.Read(model); err == nil {
+			if _, statErr := os.Stat(filepath.Join(model, tokenizer.FileName)); statErr != nil {
+				dir = m.Checkpoint
+			}
 		}
 	}
 	tok, err := tokenizer.Load(dir)

@@ -329,19 +329,6 @@ func copyRange(dst, src any, do, so, count int64) {
 	}
 }
 
-// BundleKind reports which manifest a folder holds: "flatbuffers" for a
-// manifest written by codegen/bundle, "json" for the older bundle.json, or
-// "" when the folder is not a bundle.
-func BundleKind(dir string) string {
-	switch {
-	case bundle.IsBundle(dir):
-		return "flatbuffers"
-	case exists(filepath.Join(dir, ManifestFile)):
-		return "json"
-	}
-	return ""
-}
-
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil

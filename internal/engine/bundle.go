@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,27 +12,6 @@ import (
 	"github.com/mmadac/mmadac/ir"
 )
 
-// ManifestFile is the name of a bundle's manifest.
-const ManifestFile = "bundle.json"
-
-// Manifest describes a bundle folder written by `mmadac build`.
-type Manifest struct {
-	Kind       string          `json:"kind"`
-	Checkpoint string          `json:"checkpoint"`
-	Target     string          `json:"target"`
-	Weights    string          `json:"weights"`
-	Graphs     []ManifestGraph `json:"graphs"`
-	Created    string          `json:"created"`
-}
-
-// ManifestGraph names one graph file and its signature.
-type ManifestGraph struct {
-	Name    string            `json:"name"`
-	File    string            `json:"file"`
-	Inputs  map[string]string `json:"inputs"`
-	Outputs map[string]string `json:"outputs"`
-}
-
 // BuildOptions are the settings of `mmadac build`.
 type BuildOptions struct {
 	Model   string
@@ -42,6 +20,9 @@ type BuildOptions struct {
 	Weights onnx.WeightMode
 	// Passes configures the pass pipeline.
 	Passes PassOptions
+	// Schedules are the sampler settings whose per-step tables the
+	// bundle stores; the zero value means DefaultScheduleSettings.
+	Schedules ScheduleSettings
 	// Check, when positive, compares the graph before and after the
 	// pipeline on that many random inputs (see CheckEquivalence).
 	Check int
@@ -71,6 +52,9 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	}
 	if opts.Weights == "" {
 		opts.Weights = onnx.WeightsInline
+	}
+	if opts.Schedules == (ScheduleSettings{}) {
+		opts.Schedules = DefaultScheduleSettings()
 	}
 	if opts.Weights != onnx.WeightsInline && opts.Weights != onnx.WeightsExternal {
 		return nil, fmt.Errorf("weights %q is not supported; use inline or external", opts.Weights)
@@ -110,30 +94,16 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	if err := writeFileAtomic(filepath.Join(opts.Out, "config.json"), cfgData); err != nil {
 		return nil, err
 	}
-	abs, _ := filepath.Abs(opts.Model)
-	m := Manifest{
-		Kind: "mmada", Checkpoint: abs, Target: opts.Target, Weights: string(opts.Weights),
-		Created: time.Now().UTC().Format(time.RFC3339),
-		Graphs:  []ManifestGraph{signature(g, "transformer.onnx")},
-	}
-	data, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeFileAtomic(filepath.Join(opts.Out, ManifestFile), append(data, '\n')); err != nil {
+	m, err := onnxManifest(opts, cfg, cfgData, g, modelPath)
+	if err != nil {
 		return nil, err
 	}
-	res.Files = append(res.Files, filepath.Join(opts.Out, "config.json"), filepath.Join(opts.Out, ManifestFile))
+	if err := bundle.Write(opts.Out, m); err != nil {
+		return nil, err
+	}
+	res.Files = append(res.Files, filepath.Join(opts.Out, "config.json"), filepath.Join(opts.Out, bundle.ManifestFile))
 	res.Elapsed = time.Since(start)
 	return res, nil
-}
-
-func signature(g *ir.Graph, file string) ManifestGraph {
-	mg := ManifestGraph{Name: g.Name, File: file, Inputs: map[string]string{}, Outputs: map[string]string{}}
-	for _, in := range g.Inputs {
-		mg.Inputs[in.Name] = in.Type.String()
-	}
-	for _, o := range g.Outputs {
-		mg.Outputs[o.Name] = o.Value.Type.String()
-	}
-	return mg
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so that a
@@ -159,37 +129,27 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// ReadManifest reads a bundle's manifest; ok is false when dir is not a
-// bundle.
-func ReadManifest(dir string) (*Manifest, bool, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
-	if os.IsNotExist(err) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, true, fmt.Errorf("bundle manifest %s: %w", filepath.Join(dir, ManifestFile), err)
-	}
-	return &m, true, nil
-}
-
-// LoadModel opens a checkpoint folder or a bundle. A bundle with a
-// FlatBuffers manifest goes to LoadBundle. For a bundle.json bundle, the ort
-// backend runs the bundle's ONNX file; interp rebuilds the graph from the
-// checkpoint the bundle was built from.
+// LoadModel opens a checkpoint folder or a bundle. An ascend bundle goes
+// to LoadBundle. For an onnx bundle the weight hashes are checked; the ort
+// backend then runs the bundle's ONNX file, and interp (and the folded-head
+// variants) rebuild the graph from the checkpoint the bundle was built from.
 func LoadModel(path, backend string) (*TextModel, error) {
-	if bundle.IsBundle(path) {
-		return LoadBundle(path, backend)
+	if !bundle.IsBundle(path) {
+		return LoadTextModel(path, backend)
 	}
-	m, isBundle, err := ReadManifest(path)
+	m, err := bundle.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	if !isBundle {
-		return LoadTextModel(path, backend)
+	if m.Target != "onnx" {
+		return LoadBundle(path, backend)
+	}
+	if err := bundle.VerifyWeights(path, m); err != nil {
+		return nil, err
+	}
+	gr := m.Graph("transformer")
+	if gr == nil {
+		return nil, fmt.Errorf("bundle %s has no transformer graph", path)
 	}
 	if backend == BackendInterp {
 		return LoadTextModel(m.Checkpoint, backend)
@@ -198,7 +158,7 @@ func LoadModel(path, backend string) (*TextModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}
-	sess, err := openORTFile(g, filepath.Join(path, m.Graphs[0].File))
+	sess, err := openORTFile(g, filepath.Join(path, gr.ONNXFile))
 	if err != nil {
 		ck.Close()
 		if backend == BackendORT {
@@ -206,5 +166,7 @@ func LoadModel(path, backend string) (*TextModel, error) {
 		}
 		return LoadTextModel(m.Checkpoint, BackendInterp)
 	}
-	return &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, session: sess}, nil
+	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, session: sess}
+	tm.Schedules = m.Schedules
+	return tm, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/ir"
 	"github.com/mmadac/mmadac/models/mmada"
@@ -39,8 +40,9 @@ type TextModel struct {
 	// noHead turns off the folded sampling head (full logits per step).
 	noHead bool
 	heads  headVariants
-	// lastBytes counts the bytes of the last full-logits step.
-	lastBytes int64
+	// Schedules are the per-step tables of the bundle the model was
+	// loaded from (nil for a checkpoint folder).
+	Schedules []bundle.Schedule
 }
 
 // OpenCheckpointModel reads config.json and the safetensors of a checkpoint
@@ -146,4 +148,15 @@ func (m *TextModel) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// Schedule returns the named schedule of the bundle the model came from,
+// or nil.
+func (m *TextModel) Schedule(name string) *bundle.Schedule {
+	for i := range m.Schedules {
+		if m.Schedules[i].Name == name {
+			return &m.Schedules[i]
+		}
+	}
+	return nil
 }

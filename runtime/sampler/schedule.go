@@ -31,3 +31,17 @@ func CheckSchedule(p TextParams, sched []int) error {
 	}
 	return nil
 }
+
+// T2ISchedule folds the t2i sampler's per-step tables for n image tokens:
+// floor(n * cos(pi/2 * r)) in float32 (before the per-row clamps to at
+// least 1 and at most the masked count minus 1) and the cumulative
+// temperature after each step.
+func T2ISchedule(n, steps int, temperature float64) (counts []int64, temps []float64) {
+	temp := temperature
+	for s := 0; s < steps; s++ {
+		counts = append(counts, int64(cosineMaskFloor(s, steps, n)))
+		temp *= 1 - float64(s+1)/float64(steps)
+		temps = append(temps, temp)
+	}
+	return counts, temps
+}

@@ -37,6 +37,9 @@ type T2IParams struct {
 	// unconditional rows take their first P tokens from the
 	// unconditional prompt and the rest from the current sequence.
 	PrefixLength int
+	// Temperatures, when set, is the folded temperature after each step
+	// (T2ISchedule); it must match Temperature and Timesteps.
+	Temperatures []float64
 }
 
 // Validate checks the parameters on their own; GenerateImageCodes also
@@ -159,6 +162,9 @@ func GenerateImageCodes(ctx context.Context, fwd Forward, req T2IRequest) ([][]i
 
 		ratio := float64(step+1) / float64(p.Timesteps)
 		temp *= 1 - ratio
+		if p.Temperatures != nil {
+			temp = p.Temperatures[step]
+		}
 		remask, err := remaskPositions(probs, sampled, cur, step, temp, p, req.Noise)
 		if err != nil {
 			return nil, fmt.Errorf("t2i step %d: %w", step, err)
@@ -430,7 +436,7 @@ func cosineMaskRatio(step, steps int) float32 {
 // maskLen is the number of positions to re-mask after step: floor(N *
 // mask ratio) in float32, at most unknown-1 and at least 1.
 func maskLen(step, steps, n, unknown int) int {
-	f := math.Floor(float64(float32(n) * cosineMaskRatio(step, steps)))
+	f := cosineMaskFloor(step, steps, n)
 	f = min(float64(unknown-1), f)
 	return int(max(1, f))
 }
@@ -476,3 +482,8 @@ func remaskPositions(probs [][][]float32, sampled, cur [][]int64, step int, temp
 
 // log32 is the natural logarithm rounded to float32.
 func log32(x float32) float32 { return float32(math.Log(float64(x))) }
+
+// cosineMaskFloor is floor(N * mask ratio) in float32, before the clamps.
+func cosineMaskFloor(step, steps, n int) float64 {
+	return math.Floor(float64(float32(n) * cosineMaskRatio(step, steps)))
+}

@@ -119,3 +119,16 @@ func TestTextScheduleMatchesNumTransfer(t *testing.T) {
 		t.Error("a schedule in the wrong order was accepted")
 	}
 }
+
+func TestT2IScheduleMatchesUpstreamCounts(t *testing.T) {
+	counts, temps := T2ISchedule(1024, 15, 1)
+	want := []int64{1018, 1001, 973, 935, 886, 828, 760, 685, 601, 511, 416, 316, 212, 107}
+	for i, w := range want {
+		if counts[i] != w {
+			t.Fatalf("mask counts %v, want %v then a last step that clamps to 1", counts, want)
+		}
+	}
+	if temps[0] < 0.9333 || temps[0] > 0.9334 || temps[14] != 0 {
+		t.Errorf("temperatures %v: want 0.9333 first and 0 last", temps)
+	}
+}
