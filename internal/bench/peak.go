@@ -39,7 +39,7 @@ type Peak struct {
 	Backend string      `json:"backend"`
 	GFLOPS  float64     `json:"gflops"`
 	Shapes  []ShapeRate `json:"shapes"`
-	// Method says how the numbers were obtained, for the report.
+	// Method describes how the numbers were measured, for the report.
 	Method string     `json:"method"`
 	Load   [3]float64 `json:"load"`
 }

@@ -28,7 +28,7 @@ type Result struct {
 	Steps int `json:"steps"`
 	// Seconds is the wall time of the whole timed run.
 	Seconds float64 `json:"seconds"`
-	// Tokens is what the run produced: generated text tokens, image
+	// Tokens is the run's output count: generated text tokens, image
 	// tokens, or (forward) tokens processed.
 	Tokens          int     `json:"tokens"`
 	TokensPerSecond float64 `json:"tokens_per_second"`

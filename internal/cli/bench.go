@@ -53,7 +53,7 @@ type benchOptions struct {
 	stdout                     io.Writer
 }
 
-// benchReport is what --json prints.
+// benchReport is the document that --json prints.
 type benchReport struct {
 	Machine bench.Machine         `json:"machine"`
 	Model   string                `json:"model"`

@@ -19,17 +19,22 @@ type headVariants struct {
 }
 
 type headKey struct {
-	mode string
-	cfg  bool
+	mode       string
+	cfg        bool
+	col, width int64
 }
 
 // variant returns the session of one folded-head variant, building the
 // graph from the checkpoint headers and running the pipeline with the
 // fold-sampling-head pass set to that mode.
 func (m *TextModel) variant(mode string, cfg bool) (Session, error) {
+	return m.variantCols(headKey{mode: mode, cfg: cfg})
+}
+
+func (m *TextModel) variantCols(key headKey) (Session, error) {
+	mode, cfg := key.mode, key.cfg
 	m.heads.mu.Lock()
 	defer m.heads.mu.Unlock()
-	key := headKey{mode, cfg}
 	if s, ok := m.heads.sessions[key]; ok {
 		return s, nil
 	}
@@ -37,7 +42,7 @@ func (m *TextModel) variant(mode string, cfg bool) (Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := &passes.HeadSpec{Mode: mode, CFG: cfg}
+	spec := &passes.HeadSpec{Mode: mode, CFG: cfg, ColStart: key.col, ColEnd: key.col + key.width}
 	if _, err := optimizeWith(g, m.Config, m.passOpts, spec); err != nil {
 		return nil, err
 	}
@@ -117,3 +122,40 @@ func (m *TextModel) LastStepBytes() int64 { return m.heads.outBytes }
 // HeadFolding reports whether the model runs with the folded sampling
 // head (the default pipeline) rather than returning full logits.
 func (m *TextModel) HeadFolding() bool { return !m.passOpts.None && !m.noHead }
+
+// Probs implements sampler.ProbsHead with the probs variant of the folded
+// head: image positions and codebook columns only, guidance and softmax in
+// the graph.
+func (m *TextModel) Probs(ids, mask *ir.Tensor, first, n int, col int64, k int, guidance float64) (*ir.Tensor, error) {
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
+	}
+	in := map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask}
+	pos := ir.NewTensor(ir.I64, int64(n))
+	for i := range pos.I64() {
+		pos.I64()[i] = int64(first + i)
+	}
+	in[passes.InputPositions] = pos
+	cfg := guidance > 0
+	if cfg {
+		rows := ids.Shape[0] / 2
+		cr, ur := ir.NewTensor(ir.I64, rows), ir.NewTensor(ir.I64, rows)
+		for i := int64(0); i < rows; i++ {
+			cr.I64()[i], ur.I64()[i] = i, rows+i
+		}
+		in[passes.InputCondRows], in[passes.InputUncondRows] = cr, ur
+		a, b := ir.NewTensor(ir.F32), ir.NewTensor(ir.F32)
+		a.F32()[0], b.F32()[0] = float32(1+guidance), float32(guidance)
+		in[passes.InputCFGCond], in[passes.InputCFGUncond] = a, b
+	}
+	s, err := m.variantCols(headKey{mode: passes.HeadProbs, cfg: cfg, col: col, width: int64(k)})
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Run(in)
+	if err != nil {
+		return nil, err
+	}
+	m.heads.outBytes = int64(out["probs"].Len() * 4)
+	return out["probs"], nil
+}

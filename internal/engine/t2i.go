@@ -51,7 +51,7 @@ func GenerateImages(ctx context.Context, text *TextModel, vq *VQModel, req T2IRe
 	codes, err = sampler.GenerateImageCodes(ctx, text.Forward, sampler.T2IRequest{
 		InputIDs: req.InputIDs, AttentionMask: req.AttentionMask,
 		UncondInputIDs: req.UncondInputIDs, UncondAttentionMask: req.UncondAttentionMask,
-		Params: params, Noise: req.Noise, OnStep: req.OnStep,
+		Params: params, Noise: req.Noise, OnStep: req.OnStep, Head: probsHead(text),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -111,4 +111,13 @@ func t2iParams(text *TextModel, vq *VQModel, req T2IRequest) (sampler.T2IParams,
 		p.PrefixLength = len(req.InputIDs[0]) - p.NumImageTokens - 2
 	}
 	return p, nil
+}
+
+// probsHead returns the model as the t2i sampler's folded head when head
+// folding is on.
+func probsHead(text *TextModel) sampler.ProbsHead {
+	if !text.HeadFolding() {
+		return nil
+	}
+	return text
 }

@@ -75,11 +75,25 @@ func (c t2iCase) request(t *testing.T) T2IRequest {
 
 func TestGoldenT2I(t *testing.T) {
 	for _, be := range backends(t) {
+		for _, folded := range []bool{true, false} {
+			goldenT2I(t, be, folded)
+		}
+	}
+}
+
+// goldenT2I runs every t2i case with the folded probs head (softmax over
+// the codebook in the graph) or with full logits.
+func goldenT2I(t *testing.T, be string, folded bool) {
+	{
 		text, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), be)
 		if err != nil {
 			t.Fatal(err)
 		}
+		text.SetHeadFolding(folded)
 		vq := loadTinyVQ(t, be)
+		if folded {
+			be += "+folded-head"
+		}
 		for _, c := range loadT2ICases(t) {
 			req := c.request(t)
 			steps := 0

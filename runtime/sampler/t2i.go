@@ -101,6 +101,17 @@ type T2IRequest struct {
 	Noise NoiseSource
 	// OnStep, when set, is called after every step.
 	OnStep func(T2IStepEvent)
+	// Head, when set, computes the probabilities in the model graph (the
+	// folded sampling head) instead of returning full logits.
+	Head ProbsHead
+}
+
+// ProbsHead runs the model with the t2i sampling head folded in: the
+// logits of positions [first, first+n) and vocabulary columns [col,
+// col+k), guidance (1+g)·cond − g·uncond when ids carry unconditional rows
+// after the conditional ones, then the softmax. It returns f32 [batch, n, k].
+type ProbsHead interface {
+	Probs(ids, mask *ir.Tensor, first, n int, col int64, k int, guidance float64) (*ir.Tensor, error)
 }
 
 // fixedConfidence is the confidence of a position whose code is already
@@ -302,6 +313,23 @@ func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest) ([][][]float32, error)
 			fillMaskRow(m[(batch+b)*length:(batch+b+1)*length], req.UncondAttentionMask, b)
 		}
 	}
+	n, k := p.NumImageTokens, p.CodebookSize
+	first := length - n - 1
+	if req.Head != nil {
+		pr, err := req.Head.Probs(in, mask, first, n, p.ImageTokenOffset, k, p.GuidanceScale)
+		if err != nil {
+			return nil, err
+		}
+		d := pr.F32()
+		probs := make([][][]float32, batch)
+		for b := range probs {
+			probs[b] = make([][]float32, n)
+			for i := range n {
+				probs[b][i] = d[(b*n+i)*k : (b*n+i+1)*k]
+			}
+		}
+		return probs, nil
+	}
 	logits, err := fwd(in, mask)
 	if err != nil {
 		return nil, err
@@ -315,8 +343,6 @@ func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest) ([][][]float32, error)
 	}
 
 	all := logits.F32()
-	n, k := p.NumImageTokens, p.CodebookSize
-	first := length - n - 1
 	// The scales round to float32 first, as upstream's tensor-by-scalar
 	// products do; the explicit conversions keep Go from fusing the
 	// multiplies and the subtraction.
