@@ -21,7 +21,8 @@
 # Usage: bench/peers.sh [OUT_DIR]
 # Environment: FULL_STEPS (256), SHORT_STEPS (32: torch and the naive
 # export), INTERP_STEPS (8), MMADAC_BIN (default: built from ./cmd/mmadac),
-# SKIP_INSTALL=1 to skip the install steps.
+# SKIP_INSTALL=1 to skip the install steps, SUMMARY_ONLY=1 to print the
+# table again from the JSON files of an earlier run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -35,6 +36,7 @@ log() { echo "peers: $*" >&2; }
 
 # Install steps: Debian's torch, numpy, onnx and OpenBLAS, then ONNX
 # Runtime from the onnxruntime-node npm package (scripts/setup.sh).
+if [ "${SUMMARY_ONLY:-0}" != 1 ]; then
 if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   bash bench/setup-peers.sh
   bash scripts/setup.sh
@@ -86,6 +88,7 @@ for mode in "--parallel-threshold 0.9" "--stop-at-eos"; do
   "$bin" bench --model testdata/upstream-tiny/mmada --backend ort $mode \
     --cases testdata/upstream-tiny/cases.json --json > "$out/$name.json"
 done
+fi
 
 $py - "$out" "$full" <<'EOF'
 import json, sys, os
@@ -102,16 +105,16 @@ ort = mm("mmadac-ort.json")
 peak = ort["peak"]["gflops"]
 rows = []
 def add(label, res, run):
-    est = res["step_ms_mean"] * full / 1000
+    est = res["step_ms_median"] * full / 1000
     rows.append((label, res["steps"], res["seconds"], res["step_ms_median"], res["step_ms_p90"], est,
                  res.get("gflops", 0), 100 * res.get("gflops", 0) / peak, res["bytes_to_go_per_step"], load[run]))
 add("mmadac, ONNX Runtime, default pipeline", ort["results"][0], "peak")
 add("naive torch.onnx.export on ONNX Runtime, Go sampler", mm("naive-ort.json")["results"][0], "naive-ort")
 t = mm("torch.json")
 rows.append(("PyTorch eager %s" % t["torch_version"], t["steps"], t["seconds"], t["ms_per_step_median"], t["ms_per_step_p90"],
-             t["seconds"] / t["steps"] * full, 0, 0, 0, load["torch"]))
+             t["ms_per_step_median"] * full / 1000, 0, 0, 0, load["torch"]))
 add("mmadac, interpreter, default pipeline", mm("mmadac-interp.json")["results"][0], "interp")
-print("| peer | steps run | seconds | ms/step median | ms/step p90 | est. seconds for %d steps | GFLOP/s | %% of peak | bytes to Go per step | load (1, 5, 15 min) |" % full)
+print("| peer | steps run | seconds | ms/step median | ms/step p90 | median x %d steps (s) | GFLOP/s | %% of peak | bytes to Go per step | load (1, 5, 15 min) |" % full)
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for r in rows:
     g = "%.0f" % r[6] if r[6] else "-"
@@ -124,8 +127,8 @@ for name in ("mode-threshold.json", "mode-eos.json"):
     for res in mm(name)["results"]:
         a = res.get("agreement")
         if a:
-            print("mid-size %s: %.2fx in time (%d steps against %d), %.1f%% of %d positions equal exact decoding" % (
-                res["mode"], a["speed_up"], a["steps"], a["exact_steps"], 100 * a["fraction"], a["positions"]))
+            print("mid-size %s: %d steps against %d exact (%.2fx by steps; %.2fx by wall time, which load shifts), %.1f%% of %d positions equal exact decoding" % (
+                res["mode"], a["steps"], a["exact_steps"], a["exact_steps"] / a["steps"], a["speed_up"], 100 * a["fraction"], a["positions"]))
 for name in ("golden-parallel-threshold.json", "golden-stop-at-eos.json"):
     cases = mm(name)["cases"]
     eq = sum(c["equal"] for c in cases); n = sum(c["positions"] for c in cases)

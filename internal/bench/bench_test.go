@@ -20,7 +20,7 @@ import (
 
 // tinyDir is a copy of the upstream-tiny MMaDA checkpoint: d_model 64, 2
 // layers, vocabulary 320, image codes 256..319, mask 250, eos 241.
-const tinyDir = "testdata/tiny"
+const tinyDir = "../../testdata/upstream-tiny/mmada"
 
 func loadTiny(t testing.TB, backend string) *engine.TextModel {
 	t.Helper()
@@ -209,12 +209,12 @@ func TestModesAgainstExact(t *testing.T) {
 func TestCompareGoldenCases(t *testing.T) {
 	m := loadTiny(t, engine.BackendInterp)
 	mode := sampler.TextParams{ParallelThreshold: 0.5, StopAtEOS: true}
-	got, err := CompareCases(context.Background(), m, m.Config, "testdata/cases.json", mode)
+	got, err := CompareCases(context.Background(), m, m.Config, "../../testdata/upstream-tiny/cases.json", mode)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 6 {
-		t.Fatalf("%d cases compared, want the 6 text and mmu cases", len(got))
+	if len(got) != 7 {
+		t.Fatalf("%d cases compared, want the 7 text and mmu cases", len(got))
 	}
 	for _, c := range got {
 		if !c.ExactMatchesGolden {

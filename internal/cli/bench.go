@@ -42,6 +42,7 @@ type benchOptions struct {
 	seed                       uint64
 	parallelThreshold          float64
 	stopAtEOS, compareExact    bool
+	blockCache                 bool
 	cases                      string
 	calibrate                  bool
 	peakBackend                string
@@ -114,7 +115,8 @@ over the median step time against that peak.`,
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the random prompts and the sampler noise")
 	f.Float64Var(&o.parallelThreshold, "parallel-threshold", 0, "text and mmu: unmask every position whose confidence exceeds this (0 = exact decoding)")
 	f.BoolVar(&o.stopAtEOS, "stop-at-eos", false, "text and mmu: stop after the block in which every row has produced end of text")
-	f.BoolVar(&o.compareExact, "compare-exact", true, "with --parallel-threshold or --stop-at-eos, also run exact decoding and report the speed-up and the tokens that agree")
+	f.BoolVar(&o.blockCache, "block-cache", false, "text and mmu: reuse keys and values within a block (approximate; GFLOP/s is not reported)")
+	f.BoolVar(&o.compareExact, "compare-exact", true, "with --parallel-threshold, --stop-at-eos or --block-cache, also run exact decoding and report the speed-up and the tokens that agree")
 	f.StringVar(&o.cases, "cases", "", "instead of the scenarios, compare the opt-in mode with exact decoding on every text and mmu case of this golden cases.json")
 	f.BoolVar(&o.calibrate, "calibrate", true, "calibrate the peak GFLOP/s before the scenarios")
 	f.StringVar(&o.peakBackend, "peak-backend", "auto", "backend whose matrix product sets the peak: auto (ONNX Runtime when it loads, the machine's fastest kernel here), ort or interp")
@@ -198,14 +200,28 @@ func runBench(ctx context.Context, o *benchOptions) error {
 		if err != nil {
 			return err
 		}
+		exactTarget := t
+		cached, isCached := t.Model.(*cachedModel)
+		if isCached {
+			// Steps inside a block do less work than the full graph's
+			// count, so GFLOP/s would be overstated.
+			t.FLOPs = nil
+			exactTarget.Model = cached.TextModel
+		}
 		r, err := bench.Run(ctx, t, s, peak)
 		if err != nil {
 			return err
 		}
+		if isCached {
+			r.Mode = "block cache"
+			if s.Text.ParallelThreshold > 0 || s.Text.StopAtEOS {
+				r.Mode += " + " + bench.ModeName(s.Text)
+			}
+		}
 		if r.Mode != "exact" && o.compareExact {
 			exact := s
 			exact.Text.ParallelThreshold, exact.Text.StopAtEOS = 0, false
-			e, err := bench.Run(ctx, t, exact, peak)
+			e, err := bench.Run(ctx, exactTarget, exact, peak)
 			if err != nil {
 				return fmt.Errorf("exact decoding for comparison: %w", err)
 			}
@@ -346,8 +362,22 @@ func openBenchTarget(o *benchOptions, dir string) (bench.Target, func(), error) 
 		}
 	}
 	t := bench.Target{Name: name, Backend: m.Backend, Pipeline: o.pipeline, Model: m, Config: m.Config, Threads: threads}
+	if o.blockCache {
+		cm := &cachedModel{TextModel: m, cache: engine.NewBlockCache(m)}
+		t.Model = cm
+		return t, func() { cm.cache.Close(); m.Close() }, nil
+	}
 	return t, func() { m.Close() }, nil
 }
+
+// cachedModel runs a text model's steps through the block cache.
+type cachedModel struct {
+	*engine.TextModel
+	cache *engine.BlockCache
+}
+
+// Head returns the block cache as the sampler's head.
+func (c *cachedModel) Head() sampler.Head { return c.cache }
 
 // benchFLOPs returns the FLOP counter of the graph a scenario's steps run.
 func benchFLOPs(o *benchOptions, dir string, t bench.Target, s bench.Scenario) (bench.FLOPCounter, error) {

@@ -60,7 +60,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug details to stderr")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCmd(), newRunCmd(), newForwardCmd(), newIRCmd(), newTokenizeCmd(), newInspectCmd(), newCheckAscendCmd(), serve.NewCommand(), newDevCmd())
+	root.AddCommand(newBuildCmd(), newRunCmd(), newForwardCmd(), newIRCmd(), newTokenizeCmd(), newBenchCmd(), newInspectCmd(), newCheckAscendCmd(), serve.NewCommand(), newDevCmd())
 	return root
 }
 

@@ -154,6 +154,7 @@ func (c *BlockCache) Greedy(ids, mask *ir.Tensor, lo, hi int, factor float32) ([
 	if err != nil {
 		return nil, nil, err
 	}
+	c.m.heads.outBytes = int64(out["tokens"].Len()*8 + out["confidence"].Len()*8)
 	return out["tokens"].I64(), out["confidence"].F64(), nil
 }
 
@@ -163,6 +164,7 @@ func (c *BlockCache) Logits(ids, mask *ir.Tensor, lo, hi int, factor float32) (*
 	if err != nil {
 		return nil, err
 	}
+	c.m.heads.outBytes = int64(out["logits"].Len() * 4)
 	return out["logits"], nil
 }
 

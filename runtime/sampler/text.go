@@ -206,6 +206,7 @@ func GenerateText(ctx context.Context, fwd Forward, req TextRequest) ([][]int64,
 
 	blocks := p.GenLength / p.BlockLength
 	perBlock := p.Steps / blocks
+	var scratch []float32
 	start := time.Now()
 	for blk := 0; blk < blocks; blk++ {
 		lo, hi := lp+blk*p.BlockLength, lp+(blk+1)*p.BlockLength
@@ -230,7 +231,7 @@ func GenerateText(ctx context.Context, fwd Forward, req TextRequest) ([][]int64,
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			scores, err := textScores(fwd, req.Head, x, isPrompt, req.AttentionMask, p, lo, hi)
+			scores, err := textScores(fwd, req.Head, x, isPrompt, req.AttentionMask, p, lo, hi, &scratch)
 			if err != nil {
 				return nil, err
 			}
@@ -323,7 +324,9 @@ func textInputs(x [][]int64, isPrompt [][]bool, mask [][]int64, p TextParams) (i
 }
 
 // textScores runs one model step and returns what textStep reads.
-func textScores(fwd Forward, head Head, x [][]int64, isPrompt [][]bool, mask [][]int64, p TextParams, lo, hi int) (*stepScores, error) {
+// scratch, when non-nil, holds a buffer reused across steps for the
+// guided logits, so the full-logits path does not allocate them per step.
+func textScores(fwd Forward, head Head, x [][]int64, isPrompt [][]bool, mask [][]int64, p TextParams, lo, hi int, scratch *[]float32) (*stepScores, error) {
 	batch, total := len(x), len(x[0])
 	ids, m := textInputs(x, isPrompt, mask, p)
 	factor := float32(p.CFGScale + 1)
@@ -351,7 +354,10 @@ func textScores(fwd Forward, head Head, x [][]int64, isPrompt [][]bool, mask [][
 	}
 	half := batch * total * vocab
 	d := all.F32()
-	out := make([]float32, half)
+	if cap(*scratch) < half {
+		*scratch = make([]float32, half)
+	}
+	out := (*scratch)[:half]
 	for i := range out {
 		c, u := d[i], d[half+i]
 		out[i] = u + factor*(c-u)
