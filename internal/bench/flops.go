@@ -48,6 +48,11 @@ func StepGraph(dir string, po passes.Options, headMode string, guided bool) (*ir
 	ctx := &passes.Context{Eval: interp.EvalNode, MaxSeqLen: max(int64(cfg.MaxSequenceLength), passes.DefaultMaxSeqLen)}
 	if headMode != "" {
 		ctx.Head = &passes.HeadSpec{Mode: headMode, CFG: guided}
+		if headMode == passes.HeadProbs {
+			// The t2i head covers the codebook columns only.
+			ctx.Head.ColStart = cfg.ImageTokenOffset()
+			ctx.Head.ColEnd = cfg.ImageTokenOffset() + int64(cfg.CodebookSize)
+		}
 	}
 	if _, err := passes.Run(g, ctx, po); err != nil {
 		return nil, fmt.Errorf("building the step graph of %s for FLOP counting: %w", dir, err)

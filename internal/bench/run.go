@@ -169,8 +169,12 @@ func runT2I(ctx context.Context, t Target, s Scenario, r *Result) error {
 	rec := &stepRecorder{r: r, bm: t.Model}
 	prevMasked := s.Batch * s.ImageTokens
 	start := time.Now()
+	var head sampler.ProbsHead
+	if ph, ok := t.Model.(sampler.ProbsHead); ok && t.Model.Head() != nil {
+		head = ph
+	}
 	codes, err := sampler.GenerateImageCodes(ctx, t.Model.Forward, sampler.T2IRequest{
-		InputIDs: cond, UncondInputIDs: uncond, Params: params, Noise: sampler.NewSeeded(s.Seed),
+		InputIDs: cond, UncondInputIDs: uncond, Params: params, Noise: sampler.NewSeeded(s.Seed), Head: head,
 		OnStep: func(ev sampler.T2IStepEvent) {
 			masked := 0
 			for _, m := range ev.Masked {
@@ -191,8 +195,13 @@ func runT2I(ctx context.Context, t Target, s Scenario, r *Result) error {
 		rows *= 2
 	}
 	r.bytesFromGo = 2 * rows * int64(length) * 8
-	// The t2i sampler reads full logits, so the head covers every position.
+	// With full logits the head covers every position; the folded head
+	// covers the image positions (counted over the whole vocabulary, so
+	// GFLOP/s is slightly overstated there).
 	r.flopRows, r.flopNPos = rows, int64(length)
+	if head != nil {
+		r.flopNPos = int64(s.ImageTokens)
+	}
 	return nil
 }
 

@@ -383,14 +383,18 @@ func (c *cachedModel) Head() sampler.Head { return c.cache }
 func benchFLOPs(o *benchOptions, dir string, t bench.Target, s bench.Scenario) (bench.FLOPCounter, error) {
 	po := passes.Options{None: o.pipeline == "none" || o.onnx != ""}
 	head := ""
-	folded := t.Model.Head() != nil && (s.Kind == bench.KindText || s.Kind == bench.KindMMU)
-	if folded {
+	folded := t.Model.Head() != nil && s.Kind != bench.KindForward
+	guided := s.Text.CFGScale > 0
+	switch {
+	case !folded:
+	case s.Kind == bench.KindT2I:
+		head, guided = passes.HeadProbs, s.GuidanceScale > 0
+	case s.Text.Temperature > 0:
+		head = passes.HeadLogits
+	default:
 		head = passes.HeadGreedy
-		if s.Text.Temperature > 0 {
-			head = passes.HeadLogits
-		}
 	}
-	g, err := bench.StepGraph(dir, po, head, folded && s.Text.CFGScale > 0)
+	g, err := bench.StepGraph(dir, po, head, folded && guided)
 	if err != nil {
 		return nil, err
 	}
