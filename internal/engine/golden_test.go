@@ -79,11 +79,20 @@ func maxAbsDiff(t *testing.T, got, want *ir.Tensor, rowMask []int64) float64 {
 
 func TestGoldenForward(t *testing.T) {
 	for _, be := range backends(t) {
+		for _, pl := range pipelines[:2] {
+			goldenForward(t, be, pl.name, pl.opts)
+		}
+	}
+}
+
+// goldenForward checks every forward case on one backend and pipeline.
+func goldenForward(t *testing.T, be, pipeline string, po PassOptions) {
+	{
 		for _, ckpt := range []struct {
 			dir, key string
 			tol      float64
 		}{{"mmada", "logits", 1e-4}, {"mmada-bf16", "logits_from_bf16_weights", 1e-3}} {
-			m, err := LoadTextModel(filepath.Join(goldenDir, ckpt.dir), be)
+			m, err := LoadTextModelWith(filepath.Join(goldenDir, ckpt.dir), be, po)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,9 +121,9 @@ func TestGoldenForward(t *testing.T) {
 					rows = mask.I64()
 				}
 				d := maxAbsDiff(t, got, ts[ckpt.key], rows)
-				t.Logf("%s %s %s: max abs error %.3g", be, ckpt.dir, c.Name, d)
+				t.Logf("%s %s %s %s: max abs error %.3g", be, pipeline, ckpt.dir, c.Name, d)
 				if d > ckpt.tol {
-					t.Errorf("%s %s %s: max abs error %.3g > %g", be, ckpt.dir, c.Name, d, ckpt.tol)
+					t.Errorf("%s %s %s %s: max abs error %.3g > %g", be, pipeline, ckpt.dir, c.Name, d, ckpt.tol)
 				}
 			}
 			m.Close()

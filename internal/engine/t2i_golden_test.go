@@ -76,16 +76,17 @@ func (c t2iCase) request(t *testing.T) T2IRequest {
 func TestGoldenT2I(t *testing.T) {
 	for _, be := range backends(t) {
 		for _, folded := range []bool{true, false} {
-			goldenT2I(t, be, folded)
+			goldenT2I(t, be, PassOptions{Verify: true}, folded)
 		}
+		goldenT2I(t, be, PassOptions{None: true}, false)
 	}
 }
 
 // goldenT2I runs every t2i case with the folded probs head (softmax over
 // the codebook in the graph) or with full logits.
-func goldenT2I(t *testing.T, be string, folded bool) {
+func goldenT2I(t *testing.T, be string, po PassOptions, folded bool) {
 	{
-		text, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), be)
+		text, err := LoadTextModelWith(filepath.Join(goldenDir, "mmada"), be, po)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,6 +94,9 @@ func goldenT2I(t *testing.T, be string, folded bool) {
 		vq := loadTinyVQ(t, be)
 		if folded {
 			be += "+folded-head"
+		}
+		if po.None {
+			be += "+passes-none"
 		}
 		for _, c := range loadT2ICases(t) {
 			req := c.request(t)
