@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mmadac/mmadac/ir"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -185,12 +186,22 @@ func Format(w io.Writer, m *Manifest, allWeights bool) error {
 		total += wf.Size
 	}
 	fmt.Fprintf(&b, "weights: %d files, %d bytes\n", len(m.Weights), total)
+	hashLabel := "sha256"
+	if v, _ := m.Option(WeightHashOption); v == WeightHashHeader {
+		hashLabel = "header sha256"
+	}
 	for i, wf := range m.Weights {
 		if !allWeights && i == 5 {
 			fmt.Fprintf(&b, "  ... %d more (inspect --all lists them)\n", len(m.Weights)-5)
 			break
 		}
-		fmt.Fprintf(&b, "  %s  %v%v  %d bytes  sha256 %s\n", wf.File, wf.DType, wf.Shape, wf.Size, wf.SHA256)
+		what := fmt.Sprintf("%v%v", wf.DType, wf.Shape)
+		if wf.DType == ir.InvalidDType {
+			// A file holding many tensors (the model itself, or a
+			// checkpoint shard) has no single dtype and shape.
+			what = wf.Tensor
+		}
+		fmt.Fprintf(&b, "  %s  %s  %d bytes  %s %s\n", wf.File, what, wf.Size, hashLabel, wf.SHA256)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -39,7 +39,7 @@ func newBuildCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "built %s: %d nodes, %d weights (%.1f MB), %s weights, in %.2fs\n",
+			fmt.Fprintf(out, "built %s: %d IR nodes, %d weights (%.1f MB), %s weights, in %.2fs\n",
 				res.ModelFile, res.GraphNodes, res.Params, float64(res.ParamBytes)/1e6, opts.Weights, res.Elapsed.Seconds())
 			for _, f := range res.Files {
 				fmt.Fprintln(out, "  "+f)

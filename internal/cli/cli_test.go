@@ -331,3 +331,38 @@ func TestBundleStoresSchedulesAndChecksHashes(t *testing.T) {
 		t.Errorf("exit %d, stderr %q: want a hash mismatch", code, stderr)
 	}
 }
+
+func TestFailedBuildKeepsExistingBundle(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bundle")
+	model := filepath.Join(golden, "mmada")
+	if code, _, stderr := run(t, "build", "--model", model, "--out", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	before, err := os.ReadFile(filepath.Join(out, "transformer.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "build", "--model", model, "--out", out, "--passes", "none", "--gen-length", "10", "--block-length", "4")
+	if code == 0 || !strings.Contains(stderr, "gen_length 10") {
+		t.Fatalf("exit %d, stderr %q: want the schedule rejected", code, stderr)
+	}
+	after, err := os.ReadFile(filepath.Join(out, "transformer.onnx"))
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the failed build changed the existing bundle")
+	}
+	if code, _, stderr := run(t, "run", "text", "--model", out, "--prompt-ids", "1,2", "--gen-length", "4", "--steps", "4", "--block-length", "4", "--backend", "ort"); code != 0 {
+		t.Errorf("the bundle no longer runs: %s", stderr)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if code, _, _ := run(t, "build", "--model", model, "--out", fresh, "--steps", "0"); code == 0 {
+		t.Fatal("steps 0 was accepted")
+	}
+	if _, err := os.Stat(fresh); err == nil {
+		t.Errorf("a failed build left %s behind", fresh)
+	}
+	mine := t.TempDir()
+	os.WriteFile(filepath.Join(mine, "notes.txt"), []byte("keep"), 0o644)
+	if code, _, stderr := run(t, "build", "--model", model, "--out", mine); code == 0 || !strings.Contains(stderr, "not empty") {
+		t.Errorf("exit %d, stderr %q: want a refusal to replace a folder that is not a bundle", code, stderr)
+	}
+}

@@ -161,8 +161,17 @@ func runT2I(cmd *cobra.Command, o *t2iOptions) error {
 			n = text.Config.NumVQTokens
 		}
 		if err := promptpkg.CheckT2I(o.textLength+1, n); err != nil {
-			return usagef("%v", err)
+			return usagef("--text-length %d, --image-tokens %d: %v", o.textLength, n, err)
 		}
+		vocab := int64(text.Config.Vocab())
+		for _, c := range captions {
+			for _, id := range c {
+				if id < 0 || id >= vocab {
+					return usagef("caption id %d is outside the vocabulary [0, %d) of %s", id, vocab, model)
+				}
+			}
+		}
+		req.Params.NumImageTokens = n
 		sp := specialTokens(text, tok)
 		for _, c := range captions {
 			ids, mask := promptpkg.T2I(c, sp, o.textLength+1, n)

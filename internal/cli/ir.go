@@ -26,6 +26,12 @@ func newIRCmd() *cobra.Command {
 			if (model == "") == (from == "") {
 				return usagef("ir needs exactly one of --model CKPT or --from FILE.ir")
 			}
+			if asJSON && !stats {
+				return usagef("--json works with --stats only")
+			}
+			if stats && (batch <= 0 || seq <= 0) {
+				return usagef("--batch %d and --seq %d must be positive", batch, seq)
+			}
 			po, err := pf.options(cmd, target)
 			if err != nil {
 				return err

@@ -121,6 +121,9 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 		if err != nil {
 			return err
 		}
+		if req.Kind == "t2i" {
+			return usagef("request %s is a t2i case; run it with `mmadac run t2i --request`", o.request)
+		}
 		if req.Kind != "text" && req.Kind != "mmu" {
 			return fmt.Errorf("request %s has kind %q; run text takes a text or mmu case", o.request, req.Kind)
 		}
@@ -141,7 +144,7 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 		}
 	}
 	var tok *tokenizer.Tokenizer
-	if o.prompt != "" {
+	if o.prompt != "" || o.tokenizer != "" {
 		t, err := loadTokenizer(model, o.tokenizer)
 		if err != nil {
 			return err
@@ -186,6 +189,9 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	if err := p.Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	if limit := m.MaxSequenceLength(); limit > 0 && int64(len(prompt[0])+p.GenLength) > limit {
+		return usagef("prompt (%d tokens) plus --gen-length %d is longer than the %d positions the model's RoPE tables cover", len(prompt[0]), p.GenLength, limit)
+	}
 	vocab := int64(m.Config.Vocab())
 	for _, row := range prompt {
 		for _, id := range row {
@@ -198,9 +204,8 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	stderr := cmd.ErrOrStderr()
-	fmt.Fprintf(stderr, "generating %d tokens in %d blocks on %s\n", p.GenLength, p.GenLength/p.BlockLength, m.Backend)
-	unmasked := 0
-	start := time.Now()
+	fmt.Fprintf(stderr, "generating %d tokens in %s on %s\n", p.GenLength, plural(p.GenLength/p.BlockLength, "block"), m.Backend)
+	var last time.Duration
 	var stream *streamer
 	if tok != nil {
 		stream = newStreamer(stderr, tok, p.MaskID)
@@ -209,10 +214,14 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	out, err := sampler.GenerateText(ctx, m.Forward, sampler.TextRequest{
 		Prompt: prompt, AttentionMask: mask, Params: p, Noise: noise, Head: head,
 		OnStep: func(ev sampler.StepEvent) {
+			n := 0
 			for _, row := range ev.Tokens {
-				unmasked += len(row)
+				n += len(row)
 			}
-			rate := float64(unmasked) / time.Since(start).Seconds()
+			// The rate of this step alone: an average since the start
+			// would include the first step's one-time session set-up.
+			rate := float64(n) / max(ev.Elapsed-last, time.Microsecond).Seconds()
+			last = ev.Elapsed
 			header := fmt.Sprintf("block %d/%d step %d/%d: %.1f tokens/s", ev.Block+1, ev.Blocks, ev.Step+1, ev.Steps, rate)
 			if stream == nil {
 				fmt.Fprintln(stderr, header)
@@ -333,4 +342,12 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// plural formats a count with its noun, "1 block" or "3 blocks".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

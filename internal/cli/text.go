@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/frontend/prompt"
@@ -108,7 +109,7 @@ func (s *streamer) show(header string, row []int64, lo, hi int, final bool) {
 		run = append(run, t)
 	}
 	flush()
-	text := strings.ReplaceAll(sb.String(), "\n", "⏎")
+	text := strings.Map(printable, strings.ReplaceAll(sb.String(), "\n", "⏎"))
 	if s.terminal {
 		fmt.Fprintf(s.w, "\r\033[K%s %s", header, text)
 		if final {
@@ -117,4 +118,13 @@ func (s *streamer) show(header string, row []int64, lo, hi int, final bool) {
 		return
 	}
 	fmt.Fprintf(s.w, "%s %s\n", header, text)
+}
+
+// printable replaces control characters, which a model may emit as byte
+// tokens, so they cannot move the cursor or change the terminal.
+func printable(r rune) rune {
+	if unicode.IsControl(r) {
+		return '\uFFFD'
+	}
+	return r
 }

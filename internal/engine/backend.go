@@ -36,5 +36,8 @@ func OpenSession(g *ir.Graph, backend string) (Session, string, error) {
 		}
 		return interpSession{is}, BackendInterp, nil
 	}
-	return nil, "", fmt.Errorf("unknown backend %q; use auto, interp or ort", backend)
+	if backend == BackendACL {
+		return nil, "", fmt.Errorf("the acl backend runs Ascend OM models only; build a bundle with `mmadac build --target ascend` or use --backend ort or interp")
+	}
+	return nil, "", fmt.Errorf("unknown backend %q; use auto, acl, ort or interp", backend)
 }

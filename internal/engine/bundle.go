@@ -9,6 +9,7 @@ import (
 
 	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/codegen/onnx"
+	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/ir"
 )
 
@@ -59,12 +60,19 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	if opts.Weights != onnx.WeightsInline && opts.Weights != onnx.WeightsExternal {
 		return nil, fmt.Errorf("weights %q is not supported; use inline or external", opts.Weights)
 	}
+	if opts.Check < 0 {
+		return nil, fmt.Errorf("check count %d is negative; use 0 to skip the equivalence check", opts.Check)
+	}
 	opts.Passes.Target = opts.Target
 	cfg, ck, g, err := OpenCheckpointModelWith(opts.Model, opts.Passes)
 	if err != nil {
 		return nil, err
 	}
 	defer ck.Close()
+	// Every setting is checked before anything is written.
+	if _, err := foldSchedules(cfg, opts.Schedules); err != nil {
+		return nil, err
+	}
 	if opts.Check > 0 {
 		if err := CheckEquivalence(cfg, ck, g, opts.Check); err != nil {
 			return nil, err
@@ -76,34 +84,100 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	}
 	slog.Info("graph built", "graph", g.Name, "nodes", len(g.Nodes), "params", len(g.Params), "param_bytes", pb)
 
-	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+	res := &BuildResult{Params: len(g.Params), ParamBytes: pb, GraphNodes: len(g.Nodes), Transformer: g}
+	final := opts.Out
+	err = stageBundle(final, func(dir string) error {
+		opts.Out = dir
+		return writeONNXBundle(opts, cfg, g, res)
+	})
+	if err != nil {
 		return nil, err
 	}
-	res := &BuildResult{Params: len(g.Params), ParamBytes: pb, GraphNodes: len(g.Nodes), Transformer: g}
+	for i, f := range res.Files {
+		res.Files[i] = filepath.Join(final, filepath.Base(f))
+	}
+	res.ModelFile = filepath.Join(final, filepath.Base(res.ModelFile))
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// writeONNXBundle writes the model, the config and the manifest into dir
+// (opts.Out).
+func writeONNXBundle(opts BuildOptions, cfg *frontend.LLaDAConfig, g *ir.Graph, res *BuildResult) error {
 	modelPath := filepath.Join(opts.Out, "transformer.onnx")
 	if err := onnx.Write(g, modelPath, onnx.Options{Weights: opts.Weights, MicrosoftDomain: opts.Target == "onnx"}); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", modelPath, err)
+		return fmt.Errorf("writing %s: %w", modelPath, err)
 	}
 	res.ModelFile = modelPath
 	res.Files = append(res.Files, modelPath)
 
 	cfgData, err := os.ReadFile(filepath.Join(opts.Model, "config.json"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := writeFileAtomic(filepath.Join(opts.Out, "config.json"), cfgData); err != nil {
-		return nil, err
+		return err
 	}
 	m, err := onnxManifest(opts, cfg, cfgData, g, modelPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := bundle.Write(opts.Out, m); err != nil {
-		return nil, err
+		return err
 	}
 	res.Files = append(res.Files, filepath.Join(opts.Out, "config.json"), filepath.Join(opts.Out, bundle.ManifestFile))
-	res.Elapsed = time.Since(start)
-	return res, nil
+	return nil
+}
+
+// stageBundle runs write on a temporary folder next to out and moves the
+// result into place only when it succeeds, so a failed build leaves no
+// partial bundle and an existing bundle intact. An existing out must be an
+// empty folder or a bundle; any other folder is left alone.
+func stageBundle(out string, write func(dir string) error) error {
+	if st, err := os.Stat(out); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("output %s exists and is not a folder; choose another --out", out)
+		}
+		entries, _ := os.ReadDir(out)
+		if len(entries) > 0 && !bundle.IsBundle(out) {
+			return fmt.Errorf("output folder %s is not empty and holds no bundle; choose an empty or new --out so that nothing of yours is replaced", out)
+		}
+	}
+	parent := filepath.Dir(out)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".build-*")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := write(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	old := ""
+	if _, err := os.Stat(out); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(out, old); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		if old != "" {
+			os.Rename(old, out)
+		}
+		os.RemoveAll(tmp)
+		return err
+	}
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return nil
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so that a
@@ -134,6 +208,18 @@ func writeFileAtomic(path string, data []byte) error {
 // backend then runs the bundle's ONNX file, and interp (and the folded-head
 // variants) rebuild the graph from the checkpoint the bundle was built from.
 func LoadModel(path, backend string) (*TextModel, error) {
+	if err := CheckBackend(backend); err != nil {
+		return nil, err
+	}
+	ascendBundle := false
+	if bundle.IsBundle(path) {
+		if m, err := bundle.Read(path); err == nil && m.Target == "ascend" {
+			ascendBundle = true
+		}
+	}
+	if backend == BackendACL && !ascendBundle {
+		return nil, fmt.Errorf("the acl backend runs Ascend OM models, and %s is not an ascend bundle; build one with `mmadac build --target ascend` (ATC writes the OM) or use --backend ort or interp", path)
+	}
 	if !bundle.IsBundle(path) {
 		return LoadTextModel(path, backend)
 	}
@@ -169,4 +255,13 @@ func LoadModel(path, backend string) (*TextModel, error) {
 	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, session: sess}
 	tm.Schedules = m.Schedules
 	return tm, nil
+}
+
+// CheckBackend rejects unknown backend names.
+func CheckBackend(name string) error {
+	switch name {
+	case BackendAuto, "", BackendInterp, BackendORT, BackendACL:
+		return nil
+	}
+	return fmt.Errorf("unknown backend %q; use auto, acl, ort or interp", name)
 }

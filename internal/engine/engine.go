@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/ir"
 	"github.com/mmadac/mmadac/models/mmada"
+	"github.com/mmadac/mmadac/passes"
 	"github.com/mmadac/mmadac/runtime/sampler"
 )
 
@@ -62,9 +64,12 @@ func OpenCheckpointModelWith(dir string, po PassOptions) (*frontend.LLaDAConfig,
 	if !st.IsDir() {
 		return nil, nil, nil, fmt.Errorf("model %s is not a folder; pass a checkpoint folder with config.json and safetensors", dir)
 	}
+	if err := notMAGVIT(dir); err != nil {
+		return nil, nil, nil, err
+	}
 	cfg, err := frontend.LoadLLaDAConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, fmt.Errorf("model %s: %w", dir, err)
 	}
 	ck, err := frontend.OpenCheckpoint(dir)
 	if err != nil {
@@ -115,6 +120,9 @@ func (m *TextModel) Forward(ids, mask *ir.Tensor) (*ir.Tensor, error) {
 }
 
 func (m *TextModel) checkIDs(ids *ir.Tensor) error {
+	if limit := m.MaxSequenceLength(); limit > 0 && ids.Shape[1] > limit {
+		return fmt.Errorf("sequence of %d tokens (prompt plus gen_length) is longer than the %d positions the RoPE tables cover; shorten it, or build with --passes none", ids.Shape[1], limit)
+	}
 	vocab := int64(m.Config.Vocab())
 	for _, id := range ids.I64() {
 		if id < 0 || id >= vocab {
@@ -157,6 +165,35 @@ func (m *TextModel) Schedule(name string) *bundle.Schedule {
 		if m.Schedules[i].Name == name {
 			return &m.Schedules[i]
 		}
+	}
+	return nil
+}
+
+// MaxSequenceLength returns the longest sequence the model's graphs accept:
+// the folded RoPE tables cover max(max_sequence_length, 4096) positions;
+// 0 means no limit (the unoptimised graph computes the tables).
+func (m *TextModel) MaxSequenceLength() int64 {
+	if m.passOpts.None {
+		return 0
+	}
+	return max(int64(m.Config.MaxSequenceLength), passes.DefaultMaxSeqLen)
+}
+
+// notMAGVIT reports a MAGVIT-v2 checkpoint passed where the transformer is
+// expected: its config.json has encoder and decoder sections and no d_model.
+func notMAGVIT(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil // LoadLLaDAConfig reports it
+	}
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(data, &probe) != nil {
+		return nil
+	}
+	_, enc := probe["encoder"]
+	_, dm := probe["d_model"]
+	if enc && !dm {
+		return fmt.Errorf("model %s is a MAGVIT-v2 image tokenizer, not a MMaDA/LLaDA transformer; pass it as --vq-model and the transformer checkpoint as --model", dir)
 	}
 	return nil
 }

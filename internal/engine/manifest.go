@@ -99,7 +99,7 @@ func onnxManifest(opts BuildOptions, cfg *frontend.LLaDAConfig, cfgData []byte, 
 		if err != nil {
 			return nil, err
 		}
-		m.Weights = []bundle.WeightFile{{File: filepath.Base(modelPath), Tensor: "*", Size: size, SHA256: sum}}
+		m.Weights = []bundle.WeightFile{{File: filepath.Base(modelPath), Tensor: "(all weights, inline)", Size: size, SHA256: sum}}
 		return m, nil
 	}
 	// Linked checkpoint shards can be many gigabytes; hashing them would
@@ -116,7 +116,7 @@ func onnxManifest(opts BuildOptions, cfg *frontend.LLaDAConfig, cfgData []byte, 
 			return nil, err
 		}
 		rel, _ := filepath.Rel(filepath.Dir(modelPath), l)
-		m.Weights = append(m.Weights, bundle.WeightFile{File: rel, Tensor: "(shard)", Size: size, SHA256: sum})
+		m.Weights = append(m.Weights, bundle.WeightFile{File: rel, Tensor: "(checkpoint shard, linked)", Size: size, SHA256: sum})
 	}
 	return m, nil
 }

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/mmadac/mmadac/frontend"
@@ -34,10 +36,18 @@ type VQModel struct {
 // architecture uses every other tensor of the file, but reads no weights
 // until the first Encode or Decode.
 func LoadVQ(dir, backend string) (*VQModel, error) {
+	if data, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil {
+		var probe map[string]json.RawMessage
+		if json.Unmarshal(data, &probe) == nil {
+			if _, dm := probe["d_model"]; dm {
+				return nil, fmt.Errorf("vq model %s is a MMaDA/LLaDA transformer, not a MAGVIT-v2 image tokenizer; pass it as --model and the tokenizer checkpoint as --vq-model", dir)
+			}
+		}
+	}
 	switch backend {
 	case BackendAuto, BackendInterp, BackendORT, "":
 	default:
-		return nil, fmt.Errorf("unknown backend %q; use auto, interp or ort", backend)
+		return nil, fmt.Errorf("backend %q cannot run the MAGVIT-v2 graphs; use auto, interp or ort", backend)
 	}
 	st, err := os.Stat(dir)
 	if err != nil {

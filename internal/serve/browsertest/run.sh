@@ -54,6 +54,7 @@ fi
 
 # Port 0 lets the kernel pick a free port; the server logs the address.
 log=$work/server.log
+: >"$log" # exists before the polling below reads it
 (cd "$root" && exec "$bin" serve --model testdata/upstream-tiny/mmada --vq-model testdata/upstream-tiny/magvit \
   --backend interp --listen 127.0.0.1:0 --t2i-text-length 16 --preview-every 1) >"$log" 2>&1 &
 server_pid=$!

