@@ -8,13 +8,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/internal/engine"
 	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/models/magvit"
 	"github.com/mmadac/mmadac/passes"
+	"github.com/mmadac/mmadac/runtime/interp"
 )
 
 func newIRCmd() *cobra.Command {
-	var model, from, target string
+	var model, from, target, vqModel string
+	var resolution int
 	var stats, asJSON bool
 	var batch, seq int64
 	var pf passFlags
@@ -36,6 +40,7 @@ func newIRCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var graphs []*ir.Graph
 			var g *ir.Graph
 			if from != "" {
 				f, err := os.Open(from)
@@ -57,19 +62,38 @@ func newIRCmd() *cobra.Command {
 				defer ck.Close()
 				g = built
 			}
-			if !stats {
-				return ir.Print(cmd.OutOrStdout(), g)
+			graphs = append(graphs, g)
+			if vqModel != "" {
+				vqGraphs, closeVQ, err := vqGraphsFor(vqModel, resolution, po)
+				if err != nil {
+					return err
+				}
+				defer closeVQ()
+				graphs = append(graphs, vqGraphs...)
 			}
-			st := passes.Stats(g, map[string]int64{"batch": batch, "seq": seq})
+			if !stats {
+				for _, g := range graphs {
+					if err := ir.Print(cmd.OutOrStdout(), g); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			var all []passes.GraphStats
+			for _, g := range graphs {
+				all = append(all, passes.Stats(g, map[string]int64{"batch": batch, "seq": seq}))
+			}
 			if asJSON {
-				data, err := json.Marshal(map[string]any{"graphs": []passes.GraphStats{st}})
+				data, err := json.Marshal(map[string]any{"graphs": all})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), string(data))
 				return nil
 			}
-			printStats(cmd, st, batch, seq)
+			for _, st := range all {
+				printStats(cmd, st, batch, seq)
+			}
 			return nil
 		},
 	}
@@ -81,6 +105,8 @@ func newIRCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "with --stats, print JSON")
 	f.Int64Var(&batch, "batch", 1, "batch size that --stats counts FLOPs for")
 	f.Int64Var(&seq, "seq", 256, "sequence length that --stats counts FLOPs for")
+	f.StringVar(&vqModel, "vq-model", "", "also build the MAGVIT-v2 vq-encoder and vq-decoder graphs of this checkpoint")
+	f.IntVar(&resolution, "resolution", 512, "with --vq-model: the image side in pixels the vq graphs are built for")
 	pf.register(cmd)
 	return cmd
 }
@@ -98,4 +124,38 @@ func printStats(cmd *cobra.Command, st passes.GraphStats, batch, seq int64) {
 	for _, op := range ops {
 		fmt.Fprintf(w, "  %-16s %d\n", op, st.Ops[op])
 	}
+}
+
+// vqGraphsFor builds the vq-encoder and vq-decoder graphs of a MAGVIT-v2
+// checkpoint for square images of the given side, through the pipeline.
+func vqGraphsFor(dir string, resolution int, po passes.Options) ([]*ir.Graph, func(), error) {
+	cfg, err := magvit.LoadConfig(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := magvit.CheckImageSize(resolution, resolution, cfg.Encoder.Factor()); err != nil {
+		return nil, nil, usagef("--resolution: %v", err)
+	}
+	ck, err := frontend.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	side := resolution / cfg.Encoder.Factor()
+	enc, err := magvit.BuildEncoder(cfg, ck, magvit.EncoderOptions{Height: resolution, Width: resolution, Batch: 1})
+	if err != nil {
+		ck.Close()
+		return nil, nil, err
+	}
+	dec, err := magvit.BuildDecoder(cfg, ck, magvit.DecoderOptions{NumTokens: side * side, Batch: 1})
+	if err != nil {
+		ck.Close()
+		return nil, nil, err
+	}
+	for _, g := range []*ir.Graph{enc, dec} {
+		if _, err := passes.Run(g, &passes.Context{Eval: interp.EvalNode}, po); err != nil {
+			ck.Close()
+			return nil, nil, err
+		}
+	}
+	return []*ir.Graph{enc, dec}, func() { ck.Close() }, nil
 }
