@@ -146,9 +146,11 @@ func TestRunT2IAndForwardOnTinyModel(t *testing.T) {
 	if sum != 16 {
 		t.Errorf("t2i steps unmasked %d positions in all, want all 16", sum)
 	}
-	// Full logits of 2 rows (guidance) of 4+3+16+2 positions, vocabulary 320.
-	if want := int64(2 * 25 * 320 * 4); r.BytesToGoPerStep != want {
-		t.Errorf("t2i moved %d bytes to Go per step, want the full logits' %d", r.BytesToGoPerStep, want)
+	// The folded head returns the softmax over the 64 codes of the 16
+	// image positions of the one conditional row; full logits would be 2
+	// rows (guidance) of 4+3+16+2 positions over the vocabulary of 320.
+	if want := int64(16 * 64 * 4); r.BytesToGoPerStep != want {
+		t.Errorf("t2i moved %d bytes to Go per step, want the folded head's %d (full logits: %d)", r.BytesToGoPerStep, want, 2*25*320*4)
 	}
 
 	f, _ := DefaultScenario(KindForward)
