@@ -5,7 +5,7 @@ import (
 	"sort"
 )
 
-// ValueKind says where a value comes from.
+// ValueKind is the origin of a value.
 type ValueKind uint8
 
 const (
@@ -29,7 +29,7 @@ type Value struct {
 	Name string
 	// Type is the element type and shape.
 	Type Type
-	// Kind tells which of Def, Source and Const is set.
+	// Kind selects which of Def, Source and Const is set.
 	Kind ValueKind
 	// Def is the node that produces a result value.
 	Def *Node

@@ -1,5 +1,5 @@
 // Package interp executes IR graphs directly in Go. It is the reference
-// backend: float32 arithmetic (float64 where a graph asks for it), no
+// backend: float32 arithmetic (float64 where a graph uses it), no
 // native library, every other backend is checked against it.
 package interp
 

@@ -34,8 +34,8 @@ type Draw interface {
 
 // NoiseSource hands out the uniforms a sampler consumes, in order.
 type NoiseSource interface {
-	// Next returns the next draw; kind and shape say what the sampler
-	// expects, so that a replayed recording that does not match fails.
+	// Next returns the next draw; kind and shape are what the sampler
+	// expects, so a replayed recording that does not match fails.
 	Next(kind string, shape []int64) (Draw, error)
 }
 
