@@ -223,7 +223,7 @@ func (c *Checkpoint) Tensor(name string) (*ir.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeTensor(info, raw), nil
+	return decodeTensor(info, raw)
 }
 
 // TensorF32 returns the named F32, F16 or BF16 tensor converted to float32.

@@ -373,35 +373,12 @@ func (s *weightSource) Bytes() ([]byte, error) { return s.file.bytes(s.info) }
 
 // decodeTensor copies raw little-endian data into a new tensor of info's
 // dtype and shape. BOOL bytes other than 0 read as true.
-func decodeTensor(info TensorInfo, raw []byte) *ir.Tensor {
-	t := ir.NewTensor(info.DType, info.Shape...)
-	switch d := t.Data.(type) {
-	case []float32:
-		for i := range d {
-			d[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-	case []float64:
-		for i := range d {
-			d[i] = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
-		}
-	case []int64:
-		for i := range d {
-			d[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
-		}
-	case []int32:
-		for i := range d {
-			d[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = binary.LittleEndian.Uint16(raw[2*i:])
-		}
-	case []bool:
-		for i := range d {
-			d[i] = raw[i] != 0
-		}
+func decodeTensor(info TensorInfo, raw []byte) (*ir.Tensor, error) {
+	t, err := ir.TensorFromBytes(info.DType, info.Shape, raw)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
 	}
-	return t
+	return t, nil
 }
 
 // decodeF32 converts raw F32, F16 or BF16 data to float32 values.
@@ -456,7 +433,9 @@ func readSafetensors(path string, skipped *[]string) (map[string]*ir.Tensor, []s
 		if err != nil {
 			return nil, nil, err
 		}
-		out[name] = decodeTensor(info, raw)
+		if out[name], err = decodeTensor(info, raw); err != nil {
+			return nil, nil, err
+		}
 	}
 	return out, nil, nil
 }

@@ -111,9 +111,7 @@ func (b *builder) blockRoPE(pos *ir.Value) (cos, sin *ir.Value) {
 // the cached keys and values of layer l followed by the block's own.
 func (b *builder) blockLayer(l int, x, ck, cv, bias, cos, sin *ir.Value) *ir.Value {
 	g := b.g
-	cfg := b.cfg
-	d := int64(cfg.DModel)
-	hidden := int64(cfg.MLPHidden())
+	d := int64(b.cfg.DModel)
 	p := fmt.Sprintf("model.transformer.blocks.%d.", l)
 
 	hn := b.rmsNorm(x, b.weight(p+"attn_norm.weight", d))
@@ -126,18 +124,5 @@ func (b *builder) blockLayer(l int, x, ck, cv, bias, cos, sin *ir.Value) *ir.Val
 	keys := g.Op("concat", ir.Attrs{"axis": int64(2)}, g.Op("gather", ir.Attrs{"axis": int64(0)}, ck, layer), k)
 	values := g.Op("concat", ir.Attrs{"axis": int64(2)}, g.Op("gather", ir.Attrs{"axis": int64(0)}, cv, layer), v)
 
-	scale := 1 / math.Sqrt(float64(cfg.HeadDim()))
-	kt := g.Op("transpose", ir.Attrs{"perm": []int64{0, 1, 3, 2}}, keys)
-	scores := g.Op("mul", nil, g.Op("matmul", nil, q, kt), g.Scalar(ir.F32, scale))
-	probs := g.Op("softmax", ir.Attrs{"axis": int64(-1)}, g.Op("add", nil, scores, bias))
-	a := g.Op("matmul", nil, probs, values)
-	a = g.Op("transpose", ir.Attrs{"perm": []int64{0, 2, 1, 3}}, a)
-	a = g.Op("reshape", ir.Attrs{"shape": []int64{0, 0, d}}, a)
-	x = g.Op("add", nil, x, b.linear(a, b.weight(p+"attn_out.weight", d, d)))
-
-	hn = b.rmsNorm(x, b.weight(p+"ff_norm.weight", d))
-	gate := b.linear(hn, b.weight(p+"ff_proj.weight", hidden, d))
-	up := b.linear(hn, b.weight(p+"up_proj.weight", hidden, d))
-	act := g.Op("mul", nil, g.Op("silu", nil, gate), up)
-	return g.Op("add", nil, x, b.linear(act, b.weight(p+"ff_out.weight", d, hidden)))
+	return b.attendAndMLP(p, x, q, keys, values, bias)
 }

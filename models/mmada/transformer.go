@@ -259,10 +259,7 @@ func (b *builder) heads(x *ir.Value) *ir.Value {
 // block is one LLaDALlamaBlock: pre-norm attention and a SwiGLU MLP, each
 // added to the residual stream.
 func (b *builder) block(l int, x, bias, cos, sin *ir.Value) *ir.Value {
-	g := b.g
-	cfg := b.cfg
-	d := int64(cfg.DModel)
-	hidden := int64(cfg.MLPHidden())
+	d := int64(b.cfg.DModel)
 	p := fmt.Sprintf("model.transformer.blocks.%d.", l)
 
 	h := b.rmsNorm(x, b.weight(p+"attn_norm.weight", d))
@@ -274,6 +271,18 @@ func (b *builder) block(l int, x, bias, cos, sin *ir.Value) *ir.Value {
 		b.keys, b.values = append(b.keys, k), append(b.values, v)
 	}
 
+	return b.attendAndMLP(p, x, q, k, v, bias)
+}
+
+// attendAndMLP finishes a block from its rotated q and its keys and
+// values: softmax(q kᵀ/√d + bias) v, the output projection added to the
+// residual stream, then the pre-norm SwiGLU MLP (ff_proj is the gate).
+func (b *builder) attendAndMLP(p string, x, q, k, v, bias *ir.Value) *ir.Value {
+	g := b.g
+	cfg := b.cfg
+	d := int64(cfg.DModel)
+	hidden := int64(cfg.MLPHidden())
+
 	scale := 1 / math.Sqrt(float64(cfg.HeadDim()))
 	kt := g.Op("transpose", ir.Attrs{"perm": []int64{0, 1, 3, 2}}, k)
 	scores := g.Op("mul", nil, g.Op("matmul", nil, q, kt), g.Scalar(ir.F32, scale))
@@ -283,7 +292,7 @@ func (b *builder) block(l int, x, bias, cos, sin *ir.Value) *ir.Value {
 	a = g.Op("reshape", ir.Attrs{"shape": []int64{0, 0, d}}, a)
 	x = g.Op("add", nil, x, b.linear(a, b.weight(p+"attn_out.weight", d, d)))
 
-	h = b.rmsNorm(x, b.weight(p+"ff_norm.weight", d))
+	h := b.rmsNorm(x, b.weight(p+"ff_norm.weight", d))
 	gate := b.linear(h, b.weight(p+"ff_proj.weight", hidden, d))
 	up := b.linear(h, b.weight(p+"up_proj.weight", hidden, d))
 	act := g.Op("mul", nil, g.Op("silu", nil, gate), up)
