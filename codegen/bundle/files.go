@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mmadac/mmadac/internal/atomicfile"
 	"github.com/mmadac/mmadac/ir"
 	"io"
 	"io/fs"
@@ -25,24 +26,10 @@ func Write(dir string, m *Manifest) error {
 		return err
 	}
 	path := filepath.Join(dir, ManifestFile)
-	tmp, err := os.CreateTemp(dir, ".tmp-manifest-*")
-	if err != nil {
+	if err := atomicfile.WriteBytes(path, data, 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // IsBundle reports whether dir holds a bundle manifest.

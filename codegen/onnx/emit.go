@@ -5,7 +5,6 @@ package onnx
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
+	"github.com/mmadac/mmadac/internal/atomicfile"
 	"github.com/mmadac/mmadac/ir"
 )
 
@@ -140,24 +140,10 @@ func Write(g *ir.Graph, path string, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(opts.Dir, ".tmp-*.onnx")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteBytes(path, data, 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // Marshal emits the graph with inline weights and returns the bytes.
@@ -243,7 +229,7 @@ func (e *emitter) link(file string) (string, error) {
 	os.Remove(dst)
 	if err := os.Link(abs, dst); err != nil {
 		slog.Warn("cannot hard-link weights, copying them", "file", abs, "error", err)
-		if err := copyFile(abs, dst); err != nil {
+		if err := atomicfile.Copy(abs, dst, 0o644); err != nil {
 			return "", fmt.Errorf("copying weights %s: %w", abs, err)
 		}
 	}
@@ -258,33 +244,6 @@ func sameFile(a, b string) bool {
 	}
 	sb, err := os.Stat(b)
 	return err == nil && os.SameFile(sa, sb)
-}
-
-// copyFile copies src to dst through a temporary file.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }
 
 func elemType(dt ir.DType) onnxpb.TensorProto_DataType {

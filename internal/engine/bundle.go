@@ -10,6 +10,7 @@ import (
 	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/codegen/onnx"
 	"github.com/mmadac/mmadac/frontend"
+	"github.com/mmadac/mmadac/internal/atomicfile"
 	"github.com/mmadac/mmadac/ir"
 )
 
@@ -183,24 +184,7 @@ func stageBundle(out string, write func(dir string) error) error {
 // writeFileAtomic writes through a temporary file and a rename, so that a
 // failure leaves no partial file.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteBytes(path, data, 0o644)
 }
 
 // LoadModel opens a checkpoint folder or a bundle. An ascend bundle goes
