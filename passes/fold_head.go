@@ -8,7 +8,7 @@ import (
 
 func init() {
 	register(&Pass{Name: "fold-sampling-head", Run: runFoldHead,
-		Doc: "move the sampler's per-step work after the logits into the graph (Context.Head selects the variant)"})
+		Doc: "move the sampler's per-step work after the logits into the graph (only when building the samplers' graph variants)"})
 }
 
 // Head modes of fold-sampling-head.
