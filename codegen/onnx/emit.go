@@ -246,25 +246,7 @@ func sameFile(a, b string) bool {
 	return err == nil && os.SameFile(sa, sb)
 }
 
-func elemType(dt ir.DType) onnxpb.TensorProto_DataType {
-	switch dt {
-	case ir.F32:
-		return onnxpb.TensorProto_FLOAT
-	case ir.F16:
-		return onnxpb.TensorProto_FLOAT16
-	case ir.BF16:
-		return onnxpb.TensorProto_BFLOAT16
-	case ir.F64:
-		return onnxpb.TensorProto_DOUBLE
-	case ir.I64:
-		return onnxpb.TensorProto_INT64
-	case ir.I32:
-		return onnxpb.TensorProto_INT32
-	case ir.Bool:
-		return onnxpb.TensorProto_BOOL
-	}
-	return onnxpb.TensorProto_UNDEFINED
-}
+func elemType(dt ir.DType) onnxpb.TensorProto_DataType { return onnxpb.FromDType(dt) }
 
 func tensorProto(name string, t *ir.Tensor) (*onnxpb.TensorProto, error) {
 	if _, opaque := t.Data.(ir.OpaqueData); opaque {

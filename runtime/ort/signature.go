@@ -172,25 +172,7 @@ func specFromValueInfo(vi *onnxpb.ValueInfoProto) *valueSpec {
 
 // dtypeOfElemType maps a TensorProto.DataType value to the ir type that
 // holds it, or InvalidDType.
-func dtypeOfElemType(t int32) ir.DType {
-	switch onnxpb.TensorProto_DataType(t) {
-	case onnxpb.TensorProto_FLOAT:
-		return ir.F32
-	case onnxpb.TensorProto_FLOAT16:
-		return ir.F16
-	case onnxpb.TensorProto_BFLOAT16:
-		return ir.BF16
-	case onnxpb.TensorProto_DOUBLE:
-		return ir.F64
-	case onnxpb.TensorProto_INT64:
-		return ir.I64
-	case onnxpb.TensorProto_INT32:
-		return ir.I32
-	case onnxpb.TensorProto_BOOL:
-		return ir.Bool
-	}
-	return ir.InvalidDType
-}
+func dtypeOfElemType(t int32) ir.DType { return onnxpb.ToDType(t) }
 
 // elemTypeName names a TensorProto.DataType value for messages.
 func elemTypeName(t int32) string {
