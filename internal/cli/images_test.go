@@ -217,3 +217,40 @@ func TestImageBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestT2IFromBundleUsesFoldedSchedule builds a bundle whose t2i schedule
+// matches a golden case and checks that the case still reproduces upstream
+// when the sampler reads the folded temperatures.
+func TestT2IFromBundleUsesFoldedSchedule(t *testing.T) {
+	c := goldenCases(t, "t2i")[0]
+	var name string
+	var want [][]int64
+	var params map[string]float64
+	json.Unmarshal(c["name"], &name)
+	json.Unmarshal(c["expected_codes"], &want)
+	json.Unmarshal(c["params"], &params)
+	out := filepath.Join(t.TempDir(), "bundle")
+	code, _, stderr := run(t, "build", "--model", filepath.Join(golden, "mmada"), "--out", out,
+		"--timesteps", jsonNumber(int64(params["timesteps"])), "--t2i-temperature", "1")
+	if code != 0 {
+		t.Fatalf("build: exit %d: %s", code, stderr)
+	}
+	raw, _ := json.Marshal(c)
+	req := filepath.Join(golden, ".request-t2i-bundle-"+name+".json")
+	os.WriteFile(req, raw, 0o644)
+	defer os.Remove(req)
+	for _, backend := range []string{"interp", "ort"} {
+		code, stdout, stderr := run(t, "run", "t2i", "--model", out, "--vq-model", filepath.Join(golden, "magvit"),
+			"--request", req, "--out-dir", t.TempDir(), "--json", "--backend", backend)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", backend, code, stderr)
+		}
+		var got struct {
+			Codes [][]int64 `json:"codes"`
+		}
+		json.Unmarshal([]byte(stdout), &got)
+		if !equal2(got.Codes, want) {
+			t.Errorf("%s: codes %v, want %v", backend, got.Codes, want)
+		}
+	}
+}

@@ -124,3 +124,29 @@ func TestBlockGraphMatchesFullGraph(t *testing.T) {
 		t.Errorf("block graph differs from the full graph by %.3g with a fresh cache", worst)
 	}
 }
+
+func TestBundleFoldsT2ITemperatures(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bundle")
+	s := DefaultScheduleSettings()
+	s.Timesteps = 6
+	if _, err := Build(BuildOptions{Model: filepath.Join(goldenDir, "mmada"), Out: out, Schedules: s}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(out, BackendInterp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	vq := loadTinyVQ(t, BackendInterp)
+	p, err := t2iParams(m, vq, T2IRequest{Params: sampler.T2IParams{Timesteps: 6, Temperature: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Temperatures) != 6 || p.Temperatures[5] != 0 {
+		t.Errorf("folded temperatures %v, want 6 ending in 0", p.Temperatures)
+	}
+	p, _ = t2iParams(m, vq, T2IRequest{Params: sampler.T2IParams{Timesteps: 6, Temperature: 0.5}})
+	if p.Temperatures != nil {
+		t.Errorf("temperatures folded for 1.0 were used for a run at 0.5")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/mmadac/mmadac/codegen/bundle"
@@ -221,6 +222,20 @@ func LoadModel(path, backend string) (*TextModel, error) {
 	if gr == nil {
 		return nil, fmt.Errorf("bundle %s has no transformer graph", path)
 	}
+	tm, err := loadONNXBundle(path, backend, m, gr)
+	if err != nil {
+		return nil, err
+	}
+	tm.Schedules = m.Schedules
+	if v, ok := m.Option(OptionT2ITemperature); ok {
+		tm.scheduleT2ITemperature, _ = strconv.ParseFloat(v, 64)
+	}
+	return tm, nil
+}
+
+// loadONNXBundle opens an onnx bundle's transformer: its ONNX file on
+// ort, or the checkpoint's graph on interp.
+func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) (*TextModel, error) {
 	if backend == BackendInterp {
 		return LoadTextModel(m.Checkpoint, backend)
 	}
@@ -236,9 +251,7 @@ func LoadModel(path, backend string) (*TextModel, error) {
 		}
 		return LoadTextModel(m.Checkpoint, BackendInterp)
 	}
-	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, session: sess}
-	tm.Schedules = m.Schedules
-	return tm, nil
+	return &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, session: sess}, nil
 }
 
 // CheckBackend rejects unknown backend names.

@@ -45,6 +45,9 @@ type TextModel struct {
 	// Schedules are the per-step tables of the bundle the model was
 	// loaded from (nil for a checkpoint folder).
 	Schedules []bundle.Schedule
+	// scheduleT2ITemperature is the initial temperature the bundle's t2i
+	// temperatures were folded for.
+	scheduleT2ITemperature float64
 }
 
 // OpenCheckpointModel reads config.json and the safetensors of a checkpoint

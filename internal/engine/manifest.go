@@ -22,6 +22,10 @@ const (
 	ScheduleT2ITemperature = "t2i_temperatures"
 )
 
+// OptionT2ITemperature is the build option recording the initial t2i
+// temperature the folded temperatures were computed for.
+const OptionT2ITemperature = "t2i_temperature"
+
 // ScheduleSettings are the sampler settings a build folds schedules for.
 type ScheduleSettings struct {
 	GenLength, Steps, BlockLength int
@@ -92,6 +96,7 @@ func onnxManifest(opts BuildOptions, cfg *frontend.LLaDAConfig, cfgData []byte, 
 			{Key: "steps", Value: strconv.Itoa(opts.Schedules.Steps)},
 			{Key: "block_length", Value: strconv.Itoa(opts.Schedules.BlockLength)},
 			{Key: "timesteps", Value: strconv.Itoa(opts.Schedules.Timesteps)},
+			{Key: OptionT2ITemperature, Value: strconv.FormatFloat(opts.Schedules.T2ITemperature, 'g', -1, 64)},
 		},
 	}
 	if opts.Weights == onnx.WeightsInline {

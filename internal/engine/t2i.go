@@ -110,7 +110,19 @@ func t2iParams(text *TextModel, vq *VQModel, req T2IRequest) (sampler.T2IParams,
 	if p.PrefixLength == 0 && len(req.InputIDs) > 0 {
 		p.PrefixLength = len(req.InputIDs[0]) - p.NumImageTokens - 2
 	}
+	p.Temperatures = foldedTemperatures(text, p)
 	return p, nil
+}
+
+// foldedTemperatures returns the bundle's folded t2i temperatures when
+// they were computed for this run's steps and initial temperature, else
+// nil (the sampler then computes them).
+func foldedTemperatures(text *TextModel, p sampler.T2IParams) []float64 {
+	sched := text.Schedule(ScheduleT2ITemperature)
+	if sched == nil || len(sched.Floats) != p.Timesteps || text.scheduleT2ITemperature != p.Temperature {
+		return nil
+	}
+	return sched.Floats
 }
 
 // probsHead returns the model as the t2i sampler's folded head when head
