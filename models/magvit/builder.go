@@ -26,11 +26,10 @@
 package magvit
 
 import (
-	"fmt"
 	"math"
 
-	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/models"
 )
 
 // Names of the graphs and of their inputs and outputs.
@@ -44,10 +43,7 @@ const (
 
 // WeightStore resolves checkpoint tensor names to lazy weights;
 // *frontend.Checkpoint implements it.
-type WeightStore interface {
-	Info(name string) (frontend.TensorInfo, bool)
-	Source(name string) (ir.WeightSource, error)
-}
+type WeightStore = models.WeightStore
 
 // builder carries the state of one graph construction.
 type builder struct {
@@ -90,39 +86,14 @@ func build(name string, cfg *Config, ws WeightStore, fn func(b *builder)) (*ir.G
 
 // weight declares a parameter, checks its shape and widens it to f32.
 func (b *builder) weight(name string, shape ...int64) *ir.Value {
-	info, ok := b.ws.Info(name)
-	if !ok {
-		panic(weightError{fmt.Errorf("checkpoint has no tensor %s (shape %v expected); the checkpoint does not match the architecture in config.json", name, shape)})
-	}
-	if !equalInts(info.Shape, shape) {
-		panic(weightError{fmt.Errorf("tensor %s has shape %v, the architecture needs %v; the checkpoint does not match config.json", name, info.Shape, shape)})
-	}
-	switch info.DType {
-	case ir.F32, ir.F16, ir.BF16:
-	default:
-		panic(weightError{fmt.Errorf("tensor %s has dtype %v; want f32, f16 or bf16", name, info.DType)})
-	}
-	src, err := b.ws.Source(name)
+	p, err := models.DeclareWeight(b.g, b.ws, name, shape, models.WeightSpec{
+		Origin: "the architecture",
+		Hint:   "the checkpoint does not match the architecture in config.json",
+	})
 	if err != nil {
-		panic(weightError{fmt.Errorf("tensor %s: %w", name, err)})
-	}
-	p := b.g.Param(name, info.DType, ir.Static(shape...), src)
-	if info.DType != ir.F32 {
-		return b.g.Op("cast", ir.Attrs{"to": ir.F32}, p)
+		panic(weightError{err})
 	}
 	return p
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // channelsOf returns the static channel count of an NCHW value.

@@ -84,7 +84,7 @@ func (b *builder) latentFromCodes(codes *ir.Value, grid [2]int) *ir.Value {
 func checkBufferHeaders(cfg *Config, ws WeightStore) error {
 	z := int64(cfg.ZChannels)
 	if info, ok := ws.Info(EmbeddingBuffer); ok {
-		if !equalInts(info.Shape, []int64{cfg.CodebookSize(), z}) {
+		if !slices.Equal(info.Shape, []int64{cfg.CodebookSize(), z}) {
 			return fmt.Errorf("tensor %s has shape %v, want [%d %d] for z_channels %d; the checkpoint does not match config.json",
 				EmbeddingBuffer, info.Shape, cfg.CodebookSize(), z, z)
 		}
@@ -93,7 +93,7 @@ func checkBufferHeaders(cfg *Config, ws WeightStore) error {
 		}
 	}
 	if info, ok := ws.Info(PowerValsBuffer); ok {
-		if !equalInts(info.Shape, []int64{z}) {
+		if !slices.Equal(info.Shape, []int64{z}) {
 			return fmt.Errorf("tensor %s has shape %v, want [%d] for z_channels %d; the checkpoint does not match config.json",
 				PowerValsBuffer, info.Shape, z, z)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/models"
 )
 
 // Names of the graph's inputs and output.
@@ -25,10 +26,7 @@ const (
 const MaskValue = -math.MaxFloat32
 
 // WeightStore resolves checkpoint tensor names to lazy weights.
-type WeightStore interface {
-	Info(name string) (frontend.TensorInfo, bool)
-	Source(name string) (ir.WeightSource, error)
-}
+type WeightStore = models.WeightStore
 
 // Options select graph variants.
 type Options struct {
@@ -155,40 +153,12 @@ func (b *builder) stackLayers(vs []*ir.Value) *ir.Value {
 
 // weight declares a parameter, checks its shape and widens it to f32.
 func (b *builder) weight(name string, shape ...int64) *ir.Value {
-	info, ok := b.ws.Info(name)
-	if !ok {
-		panic(weightError{fmt.Errorf("checkpoint has no tensor %s (shape %v expected)", name, shape)})
-	}
-	if !equalInts(info.Shape, shape) {
-		panic(weightError{fmt.Errorf("tensor %s has shape %v, the config needs %v", name, info.Shape, shape)})
-	}
-	switch info.DType {
-	case ir.F32, ir.F16, ir.BF16:
-	default:
-		panic(weightError{fmt.Errorf("tensor %s has dtype %v; want f32, f16 or bf16", name, info.DType)})
-	}
-	src, err := b.ws.Source(name)
+	p, err := models.DeclareWeight(b.g, b.ws, name, shape, models.WeightSpec{Origin: "the config"})
 	if err != nil {
-		panic(weightError{fmt.Errorf("tensor %s: %w", name, err)})
+		panic(weightError{err})
 	}
 	b.used[name] = true
-	p := b.g.Param(name, info.DType, ir.Static(shape...), src)
-	if info.DType != ir.F32 {
-		return b.g.Op("cast", ir.Attrs{"to": ir.F32}, p)
-	}
 	return p
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // linear computes x W^T for a weight stored [out, in], as nn.Linear does.
