@@ -225,9 +225,10 @@ func orNone(s string) string {
 // Weight hash scopes, recorded as the build option WeightHashOption.
 const (
 	WeightHashOption = "weight_hash"
-	// WeightHashHeader: the SHA256 of each weight file covers only its
-	// safetensors header (checkpoint shards linked in place, which are
-	// too large to hash on every build); the size is checked too.
+	// WeightHashHeader marks bundles whose weight files are checkpoint
+	// shards linked in place. They are too large to hash on every build,
+	// so each SHA256 covers only the safetensors header, and the size is
+	// checked too.
 	WeightHashHeader = "safetensors-header"
 )
 

@@ -23,7 +23,7 @@ const Opset = 17
 // irVersion is the ONNX IR version matching opset 17.
 const irVersion = 8
 
-// WeightMode says where parameter data goes.
+// WeightMode selects where parameter data goes.
 type WeightMode string
 
 const (
@@ -200,9 +200,9 @@ func (e *emitter) param(p *ir.Value) error {
 
 // link makes file reachable from Dir as weights/<name> and returns that
 // relative location. ONNX external data must resolve inside the model
-// folder (ONNX Runtime 1.30 rejects a symbolic link that leads outside
-// it), so the checkpoint file is hard-linked, which copies nothing; across
-// file systems it is copied, sparse regions included.
+// folder, and ONNX Runtime 1.30 rejects a symbolic link that leads outside
+// it. So the checkpoint file is hard-linked, which copies nothing; across
+// file systems it is copied.
 func (e *emitter) link(file string) (string, error) {
 	if loc, ok := e.links[file]; ok {
 		return loc, nil

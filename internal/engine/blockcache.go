@@ -10,12 +10,12 @@ import (
 )
 
 // BlockCache is an opt-in sampler.Head that reuses keys and values within
-// a block (the "dual cache" of Fast-dLLM): the first step of each block
-// runs the whole sequence and keeps every layer's keys and values; the
+// a block, as Fast-dLLM's "dual cache" does. The first step of each block
+// runs the whole sequence and keeps every layer's keys and values. The
 // other steps of that block run only the block's tokens against them. It
-// is approximate: positions outside the block are not recomputed while
-// the block changes. It costs memory for two tensors of [layers, rows,
-// heads, seq, head_dim] float32.
+// is approximate, because positions outside the block are not recomputed
+// while the block changes. It costs memory for two float32 tensors of
+// [layers, rows, heads, seq, head_dim].
 type BlockCache struct {
 	m *TextModel
 

@@ -142,7 +142,7 @@ func stageBundle(out string, write func(dir string) error) error {
 		}
 		entries, _ := os.ReadDir(out)
 		if len(entries) > 0 && !bundle.IsBundle(out) {
-			return fmt.Errorf("output folder %s is not empty and holds no bundle; choose an empty or new --out so that nothing of yours is replaced", out)
+			return fmt.Errorf("output folder %s is not empty and contains no bundle; choose an empty or new --out so that nothing of yours is replaced", out)
 		}
 	}
 	parent := filepath.Dir(out)

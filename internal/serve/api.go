@@ -92,7 +92,7 @@ func errorFor(id string, err error) errorBody {
 	return b
 }
 
-// fail answers a request that did not produce a result.
+// fail writes the error response of a request that did not produce a result.
 func (s *Server) fail(w http.ResponseWriter, l *requestLog, err error) {
 	l.status, l.outcome = classify(err)
 	l.err = err
@@ -125,7 +125,7 @@ func wantsStream(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
-// runJob admits j and answers with its result, as one JSON response or
+// runJob admits j and writes its result, as one JSON response or
 // as an event stream. The job's context ends with the client's
 // connection or after the request timeout, whichever comes first.
 func (s *Server) runJob(w http.ResponseWriter, r *http.Request, j *job, l *requestLog, eventCap int) {
@@ -154,7 +154,7 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, j *job, l *reque
 		result, err = j.result, j.err
 	case <-ctx.Done():
 		// A job still in the queue leaves it; a running one is dropped
-		// by the worker, which sees its context end.
+		// by the worker once its context ends.
 		err = context.Cause(ctx)
 		s.sched.cancelQueued(j, err)
 	}
