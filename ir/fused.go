@@ -16,14 +16,21 @@ func registerFused() {
 	})
 	register(&OpDef{
 		Name: "attention", MinInputs: 3, MaxInputs: 4, Infer: inferAttention,
-		Doc: "softmax(q k^T * {scale} + bias) v over q,k,v[batch,heads,seq,dim], optional additive bias",
+		Doc: "softmax(q k^T * {scale} + bias) v over q[batch,heads,rows,dim] and k,v[batch,heads,seq,dim], optional additive bias",
 	})
 }
 
+// inferAttention accepts fewer query rows than keys: sink-gather narrows q
+// to the rows a head reads while k and v keep the whole sequence.
 func inferAttention(in []*Value, a Attrs) ([]Type, error) {
 	q, k, v := in[0].Type, in[1].Type, in[2].Type
-	if q.Shape.Rank() != 4 || !q.Shape.Equal(k.Shape) || !q.Shape.Equal(v.Shape) {
-		return nil, fmt.Errorf("q %v, k %v and v %v must be equal rank-4 shapes", q, k, v)
+	if q.Shape.Rank() != 4 || !k.Shape.Equal(v.Shape) || k.Shape.Rank() != 4 {
+		return nil, fmt.Errorf("q %v, k %v and v %v must be rank-4 shapes with k and v equal", q, k, v)
+	}
+	for _, d := range []int{0, 1, 3} {
+		if q.Shape[d] != k.Shape[d] {
+			return nil, fmt.Errorf("q %v and k %v differ in dimension %d; only the row dimension (2) may differ", q, k, d)
+		}
 	}
 	return []Type{q}, nil
 }

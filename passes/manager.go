@@ -78,11 +78,11 @@ func register(p *Pass) {
 // Pipelines gives the ordered pass names per target.
 var Pipelines = map[string][]string{
 	"onnx": {
-		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention", "dce",
+		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention", "sink-gather", "dce",
 	},
 	"ascend": {
 		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention",
-		"decompose-fused", "legalize-ascend", "dce",
+		"sink-gather", "decompose-fused", "legalize-ascend", "dce",
 	},
 }
 
@@ -94,6 +94,11 @@ var Order = []struct{ Before, After, Why string }{
 	{"cse", "fuse-attention", "the attention pattern is matched once per layer after duplicates merge"},
 	{"fuse-rms-norm", "fuse-attention", "attention fusion expects normalised q, k, v inputs in their final form"},
 	{"fuse-attention", "decompose-fused", "fused ops must exist before they are lowered"},
+	{"fold-sampling-head", "sink-gather", "the folded head adds the gather of the block's positions"},
+	{"fuse-attention", "sink-gather", "a gather moves through attention as one op, not through its matmul, softmax and matmul"},
+	{"fuse-rms-norm", "sink-gather", "a gather moves through rms_norm as one op, not through its mean over the last axis"},
+	{"sink-gather", "decompose-fused", "a gather moves through attention as one op, not through its matmul, softmax and matmul"},
+	{"sink-gather", "dce", "it leaves the full-size ops it bypassed dead"},
 	{"fuse-swiglu", "decompose-fused", "fused ops must exist before they are lowered"},
 	{"fuse-rms-norm", "decompose-fused", "fused ops must exist before they are lowered"},
 	{"decompose-fused", "dce", "decomposition leaves the fused nodes dead"},

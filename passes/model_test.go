@@ -5,6 +5,7 @@ package passes
 // interpreter gives the same logits before and after.
 
 import (
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -177,6 +178,66 @@ func zeroPaddingRows(logits, mask *ir.Tensor) {
 	for i, m := range mask.I64() {
 		if m == 0 {
 			clear(d[i*vocab : (i+1)*vocab])
+		}
+	}
+}
+
+// TestSinkGatherNarrowsLastLayer builds the folded greedy head of the tiny
+// transformer with and without sink-gather. With it, the last layer's
+// query projection, attention, output projection and MLP run on the
+// selected positions only, the graph does fewer FLOPs, and the tokens and
+// confidences are those of the unnarrowed graph.
+func TestSinkGatherNarrowsLastLayer(t *testing.T) {
+	cfg, ckpt := loadTinyModel(t)
+	const batch, seq = 2, 8
+	build := func(disable []string) *ir.Graph {
+		g, err := mmada.Build(cfg, ckpt, mmada.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &Context{Eval: interp.EvalNode, MaxSeqLen: 64, Head: &HeadSpec{Mode: HeadGreedy}}
+		if _, err := Run(g, c, Options{Target: "onnx", Verify: true, Disable: disable}); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	wide, narrow := build([]string{"sink-gather"}), build(nil)
+
+	// Narrowed nodes carry the positions' symbolic size in their rows.
+	narrowed := map[string]int{}
+	for _, n := range narrow.Nodes {
+		sh := n.Outputs[0].Type.Shape
+		for _, d := range sh {
+			if d.Sym == "npos" {
+				narrowed[n.Op]++
+				break
+			}
+		}
+	}
+	// q, o, gate, up and down projections plus the head's matmul.
+	if narrowed["matmul"] != 6 || narrowed["attention"] != 1 || narrowed["swiglu"] != 1 || narrowed["rms_norm"] != 2 {
+		t.Errorf("narrowed ops %v; want 6 matmul, 1 attention, 1 swiglu, 2 rms_norm", narrowed)
+	}
+	bind := map[string]int64{"batch": batch, "seq": seq, "npos": 3}
+	if w, n := Stats(wide, bind).FLOPs, Stats(narrow, bind).FLOPs; n >= w {
+		t.Errorf("narrowed graph does %d FLOPs, the wide one %d", n, w)
+	}
+
+	feeds := modelInputs(int64(cfg.Vocab()), batch, seq)
+	feeds[InputPositions] = ir.FromI64([]int64{5, 1, 7}, 3)
+	want, err := runGraph(wide, feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := runGraph(narrow, feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, gt := want["tokens"].I64(), got["tokens"].I64()
+	wc, gc := want["confidence"].F64(), got["confidence"].F64()
+	for i := range wt {
+		if wt[i] != gt[i] || math.Abs(wc[i]-gc[i]) > 1e-6 {
+			t.Errorf("selected row %d: token %d confidence %g narrowed, %d and %g wide", i, gt[i], gc[i], wt[i], wc[i])
 		}
 	}
 }

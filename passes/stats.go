@@ -51,9 +51,10 @@ func Stats(g *ir.Graph, bind map[string]int64) GraphStats {
 			s.FLOPs += 2 * numel * w[1] * w[2] * w[3]
 		case "attention":
 			q := size(n.Inputs[0].Type.Shape)
-			// Two products of [seq, dim] by [dim, seq] and [seq, seq] by
+			keys := size(n.Inputs[1].Type.Shape)[2]
+			// Two products of [rows, dim] by [dim, seq] and [rows, seq] by
 			// [seq, dim] per batch and head, plus the softmax.
-			s.FLOPs += 4*q[0]*q[1]*q[2]*q[2]*q[3] + 5*q[0]*q[1]*q[2]*q[2]
+			s.FLOPs += 4*q[0]*q[1]*q[2]*keys*q[3] + 5*q[0]*q[1]*q[2]*keys
 		case "softmax":
 			s.FLOPs += 5 * numel
 		case "rms_norm":

@@ -4,9 +4,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/mmadac/mmadac/codegen/onnx"
+	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
 	"github.com/mmadac/mmadac/ir"
 	"github.com/mmadac/mmadac/runtime/interp"
 	"github.com/mmadac/mmadac/runtime/ort"
@@ -88,6 +92,9 @@ func TestLoweringMatchesInterpreter(t *testing.T) {
 			r := g.Op("rms_norm", ir.Attrs{"eps": 1e-5}, a, in["w"])
 			return g.Op("swiglu", nil, r, a)
 		}},
+		{"attention over fewer query rows", map[string][]int64{"q": f32In(2, 2, 3, 4), "k": f32In(2, 2, 5, 4), "v": f32In(2, 2, 5, 4), "bias": f32In(2, 1, 3, 5)}, func(g *ir.Graph, in map[string]*ir.Value) *ir.Value {
+			return g.Op("attention", ir.Attrs{"scale": 0.5}, in["q"], in["k"], in["v"], in["bias"])
+		}},
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	covered := map[string]bool{}
@@ -167,6 +174,64 @@ func compare(t *testing.T, want, got *ir.Tensor, ms bool) {
 		tol := 1e-4 * math.Max(1, math.Abs(float64(w[i])))
 		if math.Abs(float64(w[i]-g[i])) > tol || math.IsNaN(float64(g[i])) != math.IsNaN(float64(w[i])) {
 			t.Fatalf("microsoft domain %v: element %d is %v on ONNX Runtime, %v on the interpreter", ms, i, g[i], w[i])
+		}
+	}
+}
+
+// TestRMSNormFusesInORT checks that the rms_norm lowering has the form
+// ONNX Runtime's layer-norm fusion matches: the optimised graph runs one
+// SimplifiedLayerNormalization per rms_norm and none of the ops it
+// replaces. In one profile of a mid-size text step, the 17 unfused norms
+// took about 2.3 ms and the 17 fused kernels 0.7 ms.
+func TestRMSNormFusesInORT(t *testing.T) {
+	if err := ort.Init(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("ONNX Runtime is required in CI: %v", err)
+		}
+		t.Skip(err)
+	}
+	g, err := ir.Build("rms", func(g *ir.Graph) {
+		x := g.Input("x", ir.F32, ir.Shape{ir.S("batch"), ir.S("seq"), ir.D(8)})
+		w := ir.NewTensor(ir.F32, 8)
+		for i := range w.F32() {
+			w.F32()[i] = 1 + float32(i)/8
+		}
+		wv := g.Constant(w)
+		h := g.Op("rms_norm", ir.Attrs{"eps": 1e-5}, x, wv)
+		g.SetOutput("y", g.Op("rms_norm", ir.Attrs{"eps": 1e-5}, g.Op("add", nil, h, x), wv))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsInline, MicrosoftDomain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ort.DefaultOptions()
+	opts.OptimizedModelPath = filepath.Join(t.TempDir(), "optimised.onnx")
+	s, err := ort.NewSessionFromBytes(model, []string{"x"}, []string{"y"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	data, err := os.ReadFile(opts.OptimizedModelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	for _, n := range m.GetGraph().GetNode() {
+		ops[n.GetOpType()]++
+	}
+	if ops["SimplifiedLayerNormalization"] != 2 {
+		t.Errorf("optimised graph runs %v; want 2 SimplifiedLayerNormalization", ops)
+	}
+	for _, op := range []string{"Pow", "ReduceMean", "Sqrt", "Div"} {
+		if ops[op] != 0 {
+			t.Errorf("optimised graph still runs %d %s (all ops: %v)", ops[op], op, ops)
 		}
 	}
 }

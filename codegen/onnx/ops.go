@@ -237,17 +237,19 @@ func (e *emitter) groupNorm(n *ir.Node, in []string, out string) {
 	e.add("Add", []string{scaled, bi}, []string{out}, nil)
 }
 
-// rmsNorm decomposes x * 1/sqrt(mean(x^2) + eps) * w.
+// rmsNorm decomposes x / sqrt(mean(x^2) + eps) * w in the form ONNX
+// Runtime's layer-norm fusion recognises (Pow 2, ReduceMean, Add, Sqrt,
+// Div, Mul), so that it runs as one SimplifiedLayerNormalization kernel
+// instead of seven passes over the activations.
 func (e *emitter) rmsNorm(n *ir.Node, in []string, out string) {
 	dt := n.Inputs[0].Type.DType
 	v := func() string { return e.fresh("v") }
-	sq, ms, mse, root, inv, normed := v(), v(), v(), v(), v(), v()
-	e.add("Mul", []string{in[0], in[0]}, []string{sq}, nil)
+	sq, ms, mse, root, normed := v(), v(), v(), v(), v()
+	e.add("Pow", []string{in[0], e.scalar(dt, 2)}, []string{sq}, nil)
 	e.add("ReduceMean", []string{sq}, []string{ms}, map[string]any{"axes": []int64{-1}, "keepdims": int64(1)})
 	e.add("Add", []string{ms, e.scalar(dt, n.Attrs.Float("eps", 1e-5))}, []string{mse}, nil)
 	e.add("Sqrt", []string{mse}, []string{root}, nil)
-	e.add("Reciprocal", []string{root}, []string{inv}, nil)
-	e.add("Mul", []string{in[0], inv}, []string{normed}, nil)
+	e.add("Div", []string{in[0], root}, []string{normed}, nil)
 	e.add("Mul", []string{normed, in[1]}, []string{out}, nil)
 }
 

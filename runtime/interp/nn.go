@@ -218,31 +218,34 @@ func kernelSwiGLU(n *ir.Node, a []*ir.Tensor) (*ir.Tensor, error) {
 // head; bias, when present, broadcasts over [batch, heads, seq, seq].
 func kernelAttention(n *ir.Node, a []*ir.Tensor) (*ir.Tensor, error) {
 	q, k, v := a[0], a[1], a[2]
-	B, H, L, D := int(q.Shape[0]), int(q.Shape[1]), int(q.Shape[2]), int(q.Shape[3])
+	// Lq query rows attend to Lk keys; Lq < Lk once sink-gather has
+	// narrowed the queries to the rows a head reads.
+	B, H, Lq, D := int(q.Shape[0]), int(q.Shape[1]), int(q.Shape[2]), int(q.Shape[3])
+	Lk := int(k.Shape[2])
 	scale := float32(n.Attrs.Float("scale", 1/math.Sqrt(float64(D))))
 	var bias []float32
 	var bst []int64
 	if len(a) == 4 {
 		bias = a[3].F32()
-		bst = broadcastStrides(a[3].Shape, []int64{int64(B), int64(H), int64(L), int64(L)})
+		bst = broadcastStrides(a[3].Shape, []int64{int64(B), int64(H), int64(Lq), int64(Lk)})
 	}
 	qd, kd, vd := q.F32(), k.F32(), v.F32()
 	out := make([]float32, len(qd))
 	parallelFor(B*H, 1, func(lo, hi int) {
-		scores := make([]float32, L*L)
-		kt := make([]float32, D*L)
+		scores := make([]float32, Lq*Lk)
+		kt := make([]float32, D*Lk)
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/H, bh%H
-			qs := qd[bh*L*D : (bh+1)*L*D]
-			ks := kd[bh*L*D : (bh+1)*L*D]
-			for j := 0; j < L; j++ {
+			qs := qd[bh*Lq*D : (bh+1)*Lq*D]
+			ks := kd[bh*Lk*D : (bh+1)*Lk*D]
+			for j := 0; j < Lk; j++ {
 				for c := 0; c < D; c++ {
-					kt[c*L+j] = ks[j*D+c]
+					kt[c*Lk+j] = ks[j*D+c]
 				}
 			}
-			sgemmSerial(L, L, D, qs, kt, scores)
-			for i := 0; i < L; i++ {
-				row := scores[i*L : (i+1)*L]
+			sgemmSerial(Lq, Lk, D, qs, kt, scores)
+			for i := 0; i < Lq; i++ {
+				row := scores[i*Lk : (i+1)*Lk]
 				for j := range row {
 					row[j] *= scale
 					if bias != nil {
@@ -251,7 +254,7 @@ func kernelAttention(n *ir.Node, a []*ir.Tensor) (*ir.Tensor, error) {
 				}
 				softmaxRow(row, row)
 			}
-			sgemmSerial(L, D, L, scores, vd[bh*L*D:(bh+1)*L*D], out[bh*L*D:(bh+1)*L*D])
+			sgemmSerial(Lq, D, Lk, scores, vd[bh*Lk*D:(bh+1)*Lk*D], out[bh*Lq*D:(bh+1)*Lq*D])
 		}
 	})
 	return ir.FromF32(out, q.Shape...), nil

@@ -26,7 +26,17 @@ type Options struct {
 	// helps when debugging a rewrite. The zero Options leaves it off, so
 	// start from DefaultOptions.
 	GraphOptimization bool
+	// OptimizedModelPath, when set, makes ONNX Runtime write the graph it
+	// runs, after its own rewrites, to this file. Tests use it to check
+	// that a lowering is fused as intended; people use it when tuning.
+	OptimizedModelPath string
 }
+
+// ProfileEnv names the environment variable that turns on ONNX Runtime's
+// own profiler for every session: its value is the path prefix of the
+// Chrome-trace JSON files, one per session, written when a session closes.
+// It is a tuning aid; the per-op times let one see where a step goes.
+const ProfileEnv = "MMADAC_ORT_PROFILE"
 
 // DefaultOptions returns the settings for normal use: one thread per
 // available CPU and all graph optimisations on.
@@ -141,6 +151,20 @@ func sessionOptions(opts Options) (*ortgo.SessionOptions, int, error) {
 	if err := so.SetIntraOpNumThreads(threads); err != nil {
 		so.Destroy()
 		return nil, 0, fmt.Errorf("set intra-op threads to %d: %w", threads, err)
+	}
+	if opts.OptimizedModelPath != "" {
+		if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
+			so.Destroy()
+			return nil, 0, fmt.Errorf("set the optimised model path %s: %w", opts.OptimizedModelPath, err)
+		}
+	}
+	if prefix := os.Getenv(ProfileEnv); prefix != "" {
+		// ONNX Runtime appends a timestamp and ".json" to the prefix and
+		// writes the file when the session is destroyed.
+		if err := so.EnableProfiling(prefix); err != nil {
+			so.Destroy()
+			return nil, 0, fmt.Errorf("%s=%s: enable profiling: %w", ProfileEnv, prefix, err)
+		}
 	}
 	return so, threads, nil
 }
