@@ -456,3 +456,29 @@ func TestConcurrentRuns(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestProfileEnvWritesTrace(t *testing.T) {
+	requireORT(t)
+	prefix := filepath.Join(t.TempDir(), "run")
+	t.Setenv(ProfileEnv, prefix)
+	s := newTestSession(t, binaryModel(t, "Add", f32), []string{"a", "b"}, []string{"sum"})
+	a := ir.NewTensor(ir.F32, 2, 3)
+	runOK(t, s, map[string]*ir.Tensor{"a": a, "b": a})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(prefix + "_*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 {
+		t.Fatalf("profile files %v, want one %s_<timestamp>.json", files, prefix)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"op_name" : "Add"`) && !strings.Contains(string(data), `"op_name":"Add"`) {
+		t.Errorf("profile %s has no Add kernel event:\n%.400s", files[0], data)
+	}
+}
