@@ -112,26 +112,58 @@ func BenchmarkSamplerStepAllocs(b *testing.B) {
 		measureSteps(b, textGen(fakeLogits(2, seq), nil, 1.5))
 	})
 	b.Run("t2i/full-logits-cfg", func(b *testing.B) {
-		const image, prefix = 1024, 67
-		length := prefix + image + 2
-		row := make([]int64, length)
-		for i := range row {
-			row[i] = int64(i % 30000)
-		}
-		for i := prefix + 1; i < prefix+1+image; i++ {
-			row[i] = allocMask
-		}
-		p := sampler.T2IParams{GuidanceScale: 3.5, Timesteps: 3, Temperature: 1, MaskID: allocMask,
-			ImageTokenOffset: 31744, CodebookSize: 1024, NumImageTokens: image, PrefixLength: prefix}
-		fwd := fakeLogits(2, length)
-		measureSteps(b, func(onStep func()) error {
-			_, err := sampler.GenerateImageCodes(context.Background(), fwd, sampler.T2IRequest{
-				InputIDs: [][]int64{row}, UncondInputIDs: [][]int64{row}, Params: p, Noise: sampler.NewSeeded(1),
-				OnStep: func(sampler.T2IStepEvent) { onStep() },
-			})
-			return err
-		})
+		measureSteps(b, t2iGen(3))
 	})
+}
+
+// t2iGen returns a t2i generation of 1024 image tokens with guidance on
+// fake full logits, running the given number of steps.
+func t2iGen(steps int) func(onStep func()) error {
+	const image, prefix = 1024, 67
+	length := prefix + image + 2
+	row := make([]int64, length)
+	for i := range row {
+		row[i] = int64(i % 30000)
+	}
+	for i := prefix + 1; i < prefix+1+image; i++ {
+		row[i] = allocMask
+	}
+	p := sampler.T2IParams{GuidanceScale: 3.5, Timesteps: steps, Temperature: 1, MaskID: allocMask,
+		ImageTokenOffset: 31744, CodebookSize: 1024, NumImageTokens: image, PrefixLength: prefix}
+	fwd := fakeLogits(2, length)
+	return func(onStep func()) error {
+		_, err := sampler.GenerateImageCodes(context.Background(), fwd, sampler.T2IRequest{
+			InputIDs: [][]int64{row}, UncondInputIDs: [][]int64{row}, Params: p, Noise: sampler.NewSeeded(1),
+			OnStep: func(sampler.T2IStepEvent) { onStep() },
+		})
+		return err
+	}
+}
+
+// TestT2IStepAllocatesLittle compares t2i runs of 2 and 6 steps, so that
+// buffers allocated once per run cancel out. Each further step must not
+// allocate the probability rows again (1024 positions × 1024 codes × 4
+// bytes = 4 MB); its inputs and code lists stay well below that.
+func TestT2IStepAllocatesLittle(t *testing.T) {
+	total := func(steps int) uint64 {
+		gen := t2iGen(steps)
+		if err := gen(func() {}); err != nil { // warm-up
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := gen(func() {}); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	short, long := total(2), total(6)
+	perStep := (float64(long) - float64(short)) / 4
+	t.Logf("t2i: %.0f bytes per further step", perStep)
+	if limit := float64(256 << 10); perStep > limit {
+		t.Errorf("each t2i step allocates %.0f bytes in the Go loop, want at most %.0f (no per-position probability rows)", perStep, limit)
+	}
 }
 
 // TestFoldedHeadStepAllocatesLittle checks that a text step with the

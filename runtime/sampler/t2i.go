@@ -159,11 +159,12 @@ func GenerateImageCodes(ctx context.Context, fwd Forward, req T2IRequest) ([][]i
 	start := time.Now()
 	temp := p.Temperature
 	var sampled [][]int64
+	var scratch probsScratch
 	for step := 0; step < p.Timesteps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		probs, err := t2iProbs(fwd, ids, req)
+		probs, err := t2iProbs(fwd, ids, req, &scratch)
 		if err != nil {
 			return nil, fmt.Errorf("t2i step %d: %w", step, err)
 		}
@@ -287,10 +288,42 @@ func checkMaskRows(name string, rows [][]int64, batch, length int) error {
 	return nil
 }
 
+// probsScratch keeps the probability rows of a t2i step and their views
+// from one step to the next, so that the loop does not allocate a row per
+// image position every step.
+type probsScratch struct {
+	data  []float32
+	views [][][]float32
+}
+
+// rows returns [batch][n] views of k floats each over data, or over the
+// scratch's own buffer when data is nil. The views stay valid until the
+// next call.
+func (s *probsScratch) rows(batch, n, k int, data []float32) [][][]float32 {
+	if data == nil {
+		if len(s.data) != batch*n*k {
+			s.data = make([]float32, batch*n*k)
+		}
+		data = s.data
+	}
+	if len(s.views) != batch || len(s.views[0]) != n {
+		s.views = make([][][]float32, batch)
+		for b := range s.views {
+			s.views[b] = make([][]float32, n)
+		}
+	}
+	for b := range s.views {
+		for i := range n {
+			s.views[b][i] = data[(b*n+i)*k : (b*n+i+1)*k]
+		}
+	}
+	return s.views
+}
+
 // t2iProbs runs the model and returns, per row and image position, the
 // float32 softmax over the codebook columns of the (guided) logits,
-// [B][N][K].
-func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest) ([][][]float32, error) {
+// [B][N][K]. The rows live in scratch until the next step.
+func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest, scratch *probsScratch) ([][][]float32, error) {
 	p := req.Params
 	batch, length := len(ids), len(ids[0])
 	guided := p.GuidanceScale > 0
@@ -320,15 +353,7 @@ func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest) ([][][]float32, error)
 		if err != nil {
 			return nil, err
 		}
-		d := pr.F32()
-		probs := make([][][]float32, batch)
-		for b := range probs {
-			probs[b] = make([][]float32, n)
-			for i := range n {
-				probs[b][i] = d[(b*n+i)*k : (b*n+i+1)*k]
-			}
-		}
-		return probs, nil
+		return scratch.rows(batch, n, k, pr.F32()), nil
 	}
 	logits, err := fwd(in, mask)
 	if err != nil {
@@ -347,10 +372,9 @@ func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest) ([][][]float32, error)
 	// products do; the explicit conversions keep Go from fusing the
 	// multiplies and the subtraction.
 	condScale, uncondScale := float32(1+p.GuidanceScale), float32(p.GuidanceScale)
-	probs := make([][][]float32, batch)
+	probs := scratch.rows(batch, n, k, nil)
 	row := make([]float32, k)
 	for b := range probs {
-		probs[b] = make([][]float32, n)
 		for i := range n {
 			at := func(r int) []float32 {
 				off := (r*length+first+i)*vocab + int(p.ImageTokenOffset)
@@ -365,7 +389,7 @@ func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest) ([][][]float32, error)
 			} else {
 				copy(row, cond)
 			}
-			probs[b][i] = softmax32(row)
+			softmax32(probs[b][i], row)
 		}
 	}
 	return probs, nil
@@ -380,14 +404,13 @@ func fillMaskRow(dst []int64, mask [][]int64, b int) {
 	copy(dst, mask[b])
 }
 
-// softmax32 returns the float32 softmax of row: exponentials of the
+// softmax32 writes the float32 softmax of row to out: exponentials of the
 // max-shifted values, divided by their sum (accumulated in float64).
-func softmax32(row []float32) []float32 {
+func softmax32(out, row []float32) {
 	m := float32(math.Inf(-1))
 	for _, v := range row {
 		m = max(m, v)
 	}
-	out := make([]float32, len(row))
 	sum := 0.0
 	for j, v := range row {
 		e := float32(math.Exp(float64(v - m)))
@@ -398,7 +421,6 @@ func softmax32(row []float32) []float32 {
 	for j := range out {
 		out[j] /= s
 	}
-	return out
 }
 
 // sampleCodes draws one code per image position from probs by inverse

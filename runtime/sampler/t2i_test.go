@@ -123,13 +123,33 @@ func TestInverseCDF(t *testing.T) {
 }
 
 func TestSoftmax32SumsToOne(t *testing.T) {
-	p := softmax32([]float32{1, 2, 3, -1000, 88})
+	p := make([]float32, 5)
+	softmax32(p, []float32{1, 2, 3, -1000, 88})
 	sum := 0.0
 	for _, v := range p {
 		sum += float64(v)
 	}
 	if math.Abs(sum-1) > 1e-6 || p[3] != 0 {
 		t.Errorf("softmax %v sums to %g", p, sum)
+	}
+}
+
+func TestProbsScratchReusesRows(t *testing.T) {
+	var s probsScratch
+	first := s.rows(2, 3, 4, nil)
+	first[1][2][3] = 7
+	second := s.rows(2, 3, 4, nil)
+	if &second[1][2][0] != &first[1][2][0] || second[1][2][3] != 7 {
+		t.Errorf("second step's rows do not reuse the first step's buffer")
+	}
+	data := make([]float32, 2*3*4)
+	data[(1*3+2)*4+1] = 5
+	over := s.rows(2, 3, 4, data)
+	if over[1][2][1] != 5 || &over[0][0][0] != &data[0] {
+		t.Errorf("rows over a head's output do not point into it")
+	}
+	if grown := s.rows(1, 5, 4, nil); len(grown) != 1 || len(grown[0]) != 5 || len(grown[0][4]) != 4 {
+		t.Errorf("rows after a shape change have shape [%d][%d]", len(grown), len(grown[0]))
 	}
 }
 
