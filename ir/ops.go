@@ -402,7 +402,7 @@ func inferConcat(in []*Value, a Attrs) ([]Type, error) {
 		return nil, err
 	}
 	out := first.Shape.Clone()
-	total := int64(0)
+	parts := make([]Dim, 0, len(in))
 	for i, v := range in {
 		s := v.Type.Shape
 		if v.Type.DType != first.DType || s.Rank() != first.Shape.Rank() {
@@ -413,15 +413,12 @@ func inferConcat(in []*Value, a Attrs) ([]Type, error) {
 				return nil, fmt.Errorf("operand %d is %v, operand 0 is %v (dimension %d differs)", i, v.Type, first, d)
 			}
 		}
-		if !s[axis].IsStatic() {
-			if len(in) == 1 {
-				return []Type{first}, nil
-			}
-			return nil, fmt.Errorf("concat along symbolic dimension %v is not supported", s[axis])
-		}
-		total += s[axis].Size
+		parts = append(parts, s[axis])
 	}
-	out[axis] = D(total)
+	if len(in) == 1 {
+		return []Type{first}, nil
+	}
+	out[axis] = SumDim(parts...)
 	return []Type{T(first.DType, out)}, nil
 }
 

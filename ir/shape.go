@@ -31,6 +31,30 @@ func (d Dim) String() string {
 	return strconv.FormatInt(d.Size, 10)
 }
 
+// SumDim returns the dimension of a concatenation of the given ones. With
+// all sizes fixed it is their sum. Otherwise it is a symbol named after
+// the parts, symbols first in order, then the fixed total: "block_plus_320"
+// for 320 and block. Two concatenations of the same parts get the same
+// symbol, so a graph input can be declared with the size a concat makes.
+func SumDim(dims ...Dim) Dim {
+	var syms []string
+	total := int64(0)
+	for _, d := range dims {
+		if d.IsStatic() {
+			total += d.Size
+		} else {
+			syms = append(syms, d.Sym)
+		}
+	}
+	if len(syms) == 0 {
+		return D(total)
+	}
+	if total > 0 {
+		syms = append(syms, strconv.FormatInt(total, 10))
+	}
+	return S(strings.Join(syms, "_plus_"))
+}
+
 // Shape is an ordered list of dimensions; a scalar has none.
 type Shape []Dim
 

@@ -42,7 +42,7 @@ type benchOptions struct {
 	seed                       uint64
 	parallelThreshold          float64
 	stopAtEOS, compareExact    bool
-	blockCache                 bool
+	blockCache                 string
 	cases                      string
 	calibrate                  bool
 	peakBackend                string
@@ -115,7 +115,8 @@ over the median step time against that peak.`,
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the random prompts and the sampler noise")
 	f.Float64Var(&o.parallelThreshold, "parallel-threshold", 0, "text and mmu: unmask every position whose confidence exceeds this (0 = exact decoding)")
 	f.BoolVar(&o.stopAtEOS, "stop-at-eos", false, "text and mmu: stop after the block in which every row has produced end of text")
-	f.BoolVar(&o.blockCache, "block-cache", false, "text and mmu: reuse keys and values within a block (approximate; GFLOP/s is not reported)")
+	f.StringVar(&o.blockCache, "block-cache", "", "text and mmu: reuse keys and values within a block (approximate; GFLOP/s is not reported); --block-cache or =dual for the prefix and suffix, =prefix for the prefix only")
+	f.Lookup("block-cache").NoOptDefVal = engine.CacheDual
 	f.BoolVar(&o.compareExact, "compare-exact", true, "with --parallel-threshold, --stop-at-eos or --block-cache, also run exact decoding and report the speed-up and the tokens that agree")
 	f.StringVar(&o.cases, "cases", "", "instead of the scenarios, compare the opt-in mode with exact decoding on every text and mmu case of this golden cases.json")
 	f.BoolVar(&o.calibrate, "calibrate", true, "calibrate the peak GFLOP/s before the scenarios")
@@ -140,6 +141,9 @@ func runBench(ctx context.Context, o *benchOptions) error {
 	}
 	if o.parallelThreshold < 0 || o.parallelThreshold >= 1 {
 		return usagef("--parallel-threshold %g must be in [0, 1)", o.parallelThreshold)
+	}
+	if err := checkBlockCache(o.blockCache); err != nil {
+		return err
 	}
 	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") {
 		return usagef("--plot %s: the plot is SVG; name the file *.svg", o.plot)
@@ -213,7 +217,7 @@ func runBench(ctx context.Context, o *benchOptions) error {
 			return err
 		}
 		if isCached {
-			r.Mode = "block cache"
+			r.Mode = o.blockCache + " block cache"
 			if s.Text.ParallelThreshold > 0 || s.Text.StopAtEOS {
 				r.Mode += " + " + bench.ModeName(s.Text)
 			}
@@ -362,8 +366,13 @@ func openBenchTarget(o *benchOptions, dir string) (bench.Target, func(), error) 
 		}
 	}
 	t := bench.Target{Name: name, Backend: m.Backend, Pipeline: o.pipeline, Model: m, Config: m.Config, Threads: threads}
-	if o.blockCache {
-		cm := &cachedModel{TextModel: m, cache: engine.NewBlockCache(m)}
+	if o.blockCache != "" {
+		cache, err := engine.NewBlockCacheMode(m, o.blockCache)
+		if err != nil {
+			m.Close()
+			return bench.Target{}, nil, usagef("--block-cache=%s: %v", o.blockCache, err)
+		}
+		cm := &cachedModel{TextModel: m, cache: cache}
 		t.Model = cm
 		return t, func() { cm.cache.Close(); m.Close() }, nil
 	}

@@ -33,6 +33,7 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--passes", "some"}, `--passes "some"`},
 		{[]string{"--parallel-threshold", "1.5"}, "--parallel-threshold 1.5"},
 		{[]string{"--plot", "steps.png"}, "name the file *.svg"},
+		{[]string{"--block-cache=suffix"}, "--block-cache=suffix: unknown mode"},
 		{[]string{"--model", benchTinyModel, "--cases", "x.json"}, "add --parallel-threshold or --stop-at-eos"},
 		{[]string{"--model", benchTinyModel, "--backend", "interp", "--peak-backend", "tpu"}, `--peak-backend "tpu"`},
 		{[]string{"--model", benchTinyModel, "--backend", "interp", "--gen-length", "10", "--block-length", "4"}, "not a multiple"},
@@ -109,6 +110,31 @@ func TestBenchGoldenCasesTable(t *testing.T) {
 	}
 	if !strings.Contains(out, "case text/greedy-one-block: exact reproduces the golden ids") {
 		t.Errorf("golden comparison output lacks the first text case:\n%s", out)
+	}
+}
+
+func TestBenchPrefixBlockCache(t *testing.T) {
+	out, err := runBenchArgs(t, "--model", benchTinyModel, "--backend", "interp", "--block-cache=prefix", "--json",
+		"--prompt-length", "12", "--gen-length", "16", "--block-length", "8", "--steps", "8", "--peak-gflops", "50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Results []struct {
+			Mode      string `json:"mode"`
+			Agreement *struct {
+				Positions int `json:"positions"`
+			} `json:"agreement"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if len(report.Results) != 2 || report.Results[1].Mode != "prefix block cache" {
+		t.Fatalf("results %+v, want exact decoding, then the prefix block cache", report.Results)
+	}
+	if a := report.Results[1].Agreement; a == nil || a.Positions != 16 {
+		t.Errorf("prefix cache agreement %+v, want 16 positions compared", a)
 	}
 }
 

@@ -192,6 +192,7 @@ func TestBadInput(t *testing.T) {
 		{"both prompt forms", []string{"run", "text", "--prompt-ids", "1", "--request", "x.json"}, "exactly one of"},
 		{"bad prompt ids", []string{"run", "text", "--model", model, "--prompt-ids", "1,x"}, `"x" is not an integer`},
 		{"unknown backend", []string{"run", "text", "--model", model, "--prompt-ids", "1", "--backend", "gpu"}, `unknown backend "gpu"`},
+		{"unknown block-cache mode", []string{"run", "text", "--model", model, "--prompt-ids", "1", "--block-cache=suffix"}, "--block-cache=suffix: unknown mode"},
 		{"missing model folder", []string{"build", "--model", filepath.Join(dir, "none"), "--out", filepath.Join(dir, "o5")}, "none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,7 +42,7 @@ type textRunOptions struct {
 	seed       uint64
 	json       bool
 	foldHead   bool
-	blockCache bool
+	blockCache string
 	params     sampler.TextParams
 }
 
@@ -77,7 +77,8 @@ func newRunTextCmd() *cobra.Command {
 	f.StringVar(&o.backend, "backend", "auto", "auto, acl, ort or interp")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the noise source")
 	f.BoolVar(&o.json, "json", false, `print {"ids": [[...]]} (whole sequences) instead of text`)
-	f.BoolVar(&o.blockCache, "block-cache", false, "approximate: reuse keys and values within a block, refreshed at each block boundary (faster, may change the output)")
+	f.StringVar(&o.blockCache, "block-cache", "", "approximate: reuse keys and values within a block, refreshed at each block boundary (faster, may change the output); --block-cache or --block-cache=dual reuses the prefix and the suffix, --block-cache=prefix the prefix only")
+	f.Lookup("block-cache").NoOptDefVal = engine.CacheDual
 	f.Float64Var(&o.params.ParallelThreshold, "parallel-threshold", 0, "approximate: unmask every masked token of the block whose confidence exceeds this, at least one per step (0 = off)")
 	f.BoolVar(&o.params.StopAtEOS, "stop-at-eos", false, "stop after a block once every row has produced end of text")
 	f.BoolVar(&o.foldHead, "fold-head", true, "run steps with the sampling head folded into the graph (false: pull full logits every step, as upstream)")
@@ -90,6 +91,15 @@ func newRunTextCmd() *cobra.Command {
 	return cmd
 }
 
+// checkBlockCache rejects an unknown --block-cache mode before any model
+// is loaded.
+func checkBlockCache(mode string) error {
+	if mode != "" && mode != engine.CacheDual && mode != engine.CachePrefix {
+		return usagef("--block-cache=%s: unknown mode; use --block-cache (the same as =%s) or --block-cache=%s", mode, engine.CacheDual, engine.CachePrefix)
+	}
+	return nil
+}
+
 func runText(cmd *cobra.Command, o *textRunOptions) error {
 	given := 0
 	for _, v := range []string{o.prompt, o.promptIDs, o.request} {
@@ -99,6 +109,9 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 	}
 	if given != 1 {
 		return usagef("give exactly one of --prompt, --prompt-ids or --request")
+	}
+	if err := checkBlockCache(o.blockCache); err != nil {
+		return err
 	}
 	model := o.model
 	if model == "" {
@@ -178,8 +191,11 @@ func runText(cmd *cobra.Command, o *textRunOptions) error {
 		}
 	}
 	head := m.Head()
-	if o.blockCache {
-		cache := engine.NewBlockCache(m)
+	if o.blockCache != "" {
+		cache, err := engine.NewBlockCacheMode(m, o.blockCache)
+		if err != nil {
+			return usagef("--block-cache=%s: %v", o.blockCache, err)
+		}
 		defer cache.Close()
 		head = cache
 	}

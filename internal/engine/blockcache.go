@@ -9,15 +9,27 @@ import (
 	"github.com/mmadac/mmadac/passes"
 )
 
+// Block-cache modes, after Fast-dLLM's two caches.
+const (
+	// CacheDual reuses the keys and values of the prefix and of the
+	// suffix (the positions after the block): a step runs the block only.
+	CacheDual = "dual"
+	// CachePrefix reuses the prefix only: a step runs the block and
+	// everything after it, so only the prefix is stale.
+	CachePrefix = "prefix"
+)
+
 // BlockCache is an opt-in sampler.Head that reuses keys and values within
-// a block, as Fast-dLLM's "dual cache" does. The first step of each block
-// runs the whole sequence and keeps every layer's keys and values. The
-// other steps of that block run only the block's tokens against them. It
-// is approximate, because positions outside the block are not recomputed
-// while the block changes. It costs memory for two float32 tensors of
-// [layers, rows, heads, seq, head_dim].
+// a block. The first step of each block runs the whole sequence and keeps
+// every layer's keys and values. The other steps of that block run only
+// the block's tokens (and, in prefix mode, the suffix's) against them. It
+// is approximate, because the cached positions are not recomputed while
+// the block changes. It costs memory for two float32 tensors of [layers,
+// rows, heads, seq, head_dim].
 type BlockCache struct {
 	m *TextModel
+	// prefixOnly recomputes the suffix at every step (CachePrefix).
+	prefixOnly bool
 
 	mu       sync.Mutex
 	sessions map[cacheKey]Session
@@ -29,16 +41,29 @@ type BlockCache struct {
 }
 
 type cacheKey struct {
-	block      bool
-	mode       string
-	cfg        bool
-	rows, seq  int64
-	blockWidth int64
+	block     bool
+	mode      string
+	cfg       bool
+	rows, seq int64
 }
 
-// NewBlockCache wraps a loaded model.
+// NewBlockCache wraps a loaded model in a dual cache.
 func NewBlockCache(m *TextModel) *BlockCache {
 	return &BlockCache{m: m, sessions: map[cacheKey]Session{}, lo: -1}
+}
+
+// NewBlockCacheMode wraps a loaded model in a cache of the given mode,
+// CacheDual or CachePrefix.
+func NewBlockCacheMode(m *TextModel, mode string) (*BlockCache, error) {
+	c := NewBlockCache(m)
+	switch mode {
+	case CacheDual:
+	case CachePrefix:
+		c.prefixOnly = true
+	default:
+		return nil, fmt.Errorf("unknown block-cache mode %q; use %s or %s", mode, CacheDual, CachePrefix)
+	}
+	return c, nil
 }
 
 // session builds (once) the full-sequence graph with cache outputs or the
@@ -50,7 +75,9 @@ func (c *BlockCache) session(key cacheKey) (Session, error) {
 	var g *ir.Graph
 	var err error
 	if key.block {
-		g, err = mmada.BuildBlock(c.m.Config, c.m.ckpt, mmada.BlockOptions{Batch: key.rows, Seq: key.seq, Block: key.blockWidth})
+		// One graph with a symbolic width serves every block: the dual
+		// cache's fixed block and the prefix cache's shrinking tail.
+		g, err = mmada.BuildBlock(c.m.Config, c.m.ckpt, mmada.BlockOptions{Batch: key.rows, Seq: key.seq})
 	} else {
 		g, err = mmada.Build(c.m.Config, c.m.ckpt, mmada.Options{Batch: key.rows, Seq: key.seq, CacheOutputs: true})
 	}
@@ -92,14 +119,20 @@ func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor f
 		c.FullSteps++
 		return out, nil
 	}
-	width := int64(hi - lo)
-	s, err := c.session(cacheKey{block: true, mode: mode, cfg: cfg, rows: rows, seq: seq, blockWidth: width})
+	// The recomputed rows: the block, and in prefix mode the suffix too.
+	// The head still reads the block's rows only, the first hi-lo.
+	end := hi
+	if c.prefixOnly {
+		end = int(seq)
+	}
+	width := int64(end - lo)
+	s, err := c.session(cacheKey{block: true, mode: mode, cfg: cfg, rows: rows, seq: seq})
 	if err != nil {
 		return nil, err
 	}
 	blockIDs := ir.NewTensor(ir.I64, rows, width)
 	for r := int64(0); r < rows; r++ {
-		copy(blockIDs.I64()[r*width:(r+1)*width], ids.I64()[r*seq+int64(lo):r*seq+int64(hi)])
+		copy(blockIDs.I64()[r*width:(r+1)*width], ids.I64()[r*seq+int64(lo):r*seq+int64(end)])
 	}
 	in, _ := headInputs(blockIDs, mask, 0, hi-lo, factor)
 	delete(in, mmada.AttentionMask)
@@ -109,7 +142,8 @@ func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor f
 	}
 	in[mmada.BlockPositions] = pos
 	in[mmada.CacheK], in[mmada.CacheV] = c.k, c.v
-	in[mmada.BlockBias] = blockBias(mask, lo, hi)
+	in[mmada.CachedPositions] = cachedPositions(int(seq), lo, end)
+	in[mmada.BlockBias] = blockBias(mask, lo, end)
 	out, err := s.Run(in)
 	if err != nil {
 		return nil, err
@@ -118,13 +152,28 @@ func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor f
 	return out, nil
 }
 
+// cachedPositions lists the positions outside the recomputed rows [lo,
+// hi), whose cached keys and values are still used.
+func cachedPositions(seq, lo, hi int) *ir.Tensor {
+	out := ir.NewTensor(ir.I64, int64(seq-(hi-lo)))
+	d := out.I64()[:0]
+	for j := 0; j < seq; j++ {
+		if j < lo || j >= hi {
+			d = append(d, int64(j))
+		}
+	}
+	return out
+}
+
 // blockBias builds the additive bias of the block graph: query i of the
-// block may attend to cached key j outside [lo, hi) and to every fresh
-// block key, where both are real tokens.
+// recomputed rows [lo, hi) may attend to the cached keys outside them
+// (in cachedPositions order) and to every fresh key, where both are real
+// tokens.
 func blockBias(mask *ir.Tensor, lo, hi int) *ir.Tensor {
 	rows, seq := mask.Shape[0], mask.Shape[1]
 	width := int64(hi - lo)
-	keys := seq + width
+	cached := seq - width
+	keys := cached + width
 	out := ir.NewTensor(ir.F32, rows, 1, width, keys)
 	d := out.F32()
 	m := mask.I64()
@@ -132,15 +181,19 @@ func blockBias(mask *ir.Tensor, lo, hi int) *ir.Tensor {
 		for i := int64(0); i < width; i++ {
 			qReal := m[r*seq+int64(lo)+i] != 0
 			row := d[(r*width+i)*keys : (r*width+i+1)*keys]
+			col := 0
 			for j := int64(0); j < seq; j++ {
-				stale := j >= int64(lo) && j < int64(hi)
-				if stale || !qReal || m[r*seq+j] == 0 {
-					row[j] = mmada.MaskValue
+				if j >= int64(lo) && j < int64(hi) {
+					continue
 				}
+				if !qReal || m[r*seq+j] == 0 {
+					row[col] = mmada.MaskValue
+				}
+				col++
 			}
 			for j := int64(0); j < width; j++ {
 				if !qReal || m[r*seq+int64(lo)+j] == 0 {
-					row[seq+j] = mmada.MaskValue
+					row[cached+j] = mmada.MaskValue
 				}
 			}
 		}

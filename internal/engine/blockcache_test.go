@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mmadac/mmadac/ir"
@@ -26,33 +27,47 @@ func TestBlockCacheAgreesWithExactDecoding(t *testing.T) {
 			if c.Kind != "text" || c.Noise != "" {
 				continue
 			}
-			p := paramsOf(c)
-			cache := NewBlockCache(m)
-			got, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{
-				Prompt: c.PromptIDs, AttentionMask: c.AttentionMask, Params: p, Noise: sampler.NewSeeded(0), Head: cache,
-			})
-			if err != nil {
-				t.Fatalf("%s %s: %v", be, c.Name, err)
+			for _, mode := range []string{CacheDual, CachePrefix} {
+				agreeWithCache(t, m, c, be, mode)
 			}
-			blocks := p.GenLength / p.BlockLength
-			if cache.FullSteps != blocks || cache.BlockSteps != p.Steps-blocks {
-				t.Errorf("%s %s: %d full and %d block steps, want %d and %d", be, c.Name, cache.FullSteps, cache.BlockSteps, blocks, p.Steps-blocks)
-			}
-			same, total := 0, 0
-			lp := len(c.PromptIDs[0])
-			for b := range got {
-				for i := lp; i < len(got[b]); i++ {
-					total++
-					if got[b][i] == c.ExpectedIDs[b][i] {
-						same++
-					}
-				}
-			}
-			t.Logf("%s %s: block cache matches exact decoding at %d of %d positions", be, c.Name, same, total)
-			cache.Close()
 		}
 		m.Close()
 	}
+}
+
+// agreeWithCache generates case c through a block cache of the given mode
+// and logs how many generated positions equal the golden ids.
+func agreeWithCache(t *testing.T, m *TextModel, c goldenCase, be, mode string) {
+	t.Helper()
+	p := paramsOf(c)
+	cache, err := NewBlockCacheMode(m, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	got, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{
+		Prompt: c.PromptIDs, AttentionMask: c.AttentionMask, Params: p, Noise: sampler.NewSeeded(0), Head: cache,
+	})
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", be, mode, c.Name, err)
+	}
+
+	blocks := p.GenLength / p.BlockLength
+	if cache.FullSteps != blocks || cache.BlockSteps != p.Steps-blocks {
+		t.Errorf("%s %s %s: %d full and %d block steps, want %d and %d", be, mode, c.Name, cache.FullSteps, cache.BlockSteps, blocks, p.Steps-blocks)
+	}
+
+	same, total := 0, 0
+	lp := len(c.PromptIDs[0])
+	for b := range got {
+		for i := lp; i < len(got[b]); i++ {
+			total++
+			if got[b][i] == c.ExpectedIDs[b][i] {
+				same++
+			}
+		}
+	}
+	t.Logf("%s %s %s: block cache matches exact decoding at %d of %d positions", be, mode, c.Name, same, total)
 }
 
 func TestBlockCacheFirstStepIsExact(t *testing.T) {
@@ -87,16 +102,37 @@ func TestBlockCacheFirstStepIsExact(t *testing.T) {
 	}
 }
 
-// TestBlockGraphMatchesFullGraph checks the block step graph against the
-// full graph when the cache is fresh: the block's logits must agree.
+// TestBlockGraphMatchesFullGraph checks the block step graph of both modes
+// against the full graph when the cache is fresh: the block's logits must
+// agree.
 func TestBlockGraphMatchesFullGraph(t *testing.T) {
 	m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendInterp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	cache := NewBlockCache(m)
-	defer cache.Close()
+	for _, mode := range []string{CacheDual, CachePrefix} {
+		t.Run(mode, func(t *testing.T) {
+			cache, err := NewBlockCacheMode(m, mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cache.Close()
+			blockMatchesFull(t, cache)
+		})
+	}
+}
+
+func TestBlockCacheUnknownMode(t *testing.T) {
+	if _, err := NewBlockCacheMode(nil, "suffix"); err == nil || !strings.Contains(err.Error(), `"suffix"`) {
+		t.Errorf("mode suffix: error %v, want one naming the mode", err)
+	}
+}
+
+// blockMatchesFull runs a full step and then a block step on the same
+// tokens, so that the cache is fresh, and compares the block's logits.
+func blockMatchesFull(t *testing.T, cache *BlockCache) {
+	t.Helper()
 	ids := ir.NewTensor(ir.I64, 2, 20)
 	mask := ir.NewTensor(ir.I64, 2, 20)
 	for i := range ids.I64() {

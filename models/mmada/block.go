@@ -13,14 +13,22 @@ const (
 	// BlockPositions, i64 [block]: the absolute positions of the block's
 	// tokens, for RoPE.
 	BlockPositions = "block_positions"
-	// BlockBias, f32 [batch, 1, block, seq+block]: the additive attention
+	// CachedPositions, i64 [cached]: the sequence positions whose cached
+	// keys and values the step attends to, in any order. The caller
+	// leaves out the recomputed rows, whose cached entries are stale.
+	CachedPositions = "cached_positions"
+	// BlockBias, f32 [batch, 1, block, cached+block]: the additive attention
 	// bias over the cached keys followed by the block's own keys. The
-	// caller masks the stale cached entries of the block's positions and
-	// any padding with MaskValue.
+	// caller masks padding with MaskValue.
 	BlockBias = "block_bias"
 )
 
-// BlockOptions size the block-cache step graph; all sizes are static.
+// BlockOptions size the block-cache step graph. Batch and Seq (the length
+// of the cache tensors) are static. Block, the number of recomputed rows,
+// is static when positive. Zero makes it the symbolic dimension "block",
+// so that one graph serves every width (the prefix cache recomputes a
+// tail that shrinks from block to block). The number of cached positions
+// attended to is always symbolic ("cached").
 type BlockOptions struct {
 	Batch, Seq, Block int64
 }
@@ -37,8 +45,8 @@ func BuildBlock(cfg *frontend.LLaDAConfig, ws WeightStore, o BlockOptions) (*ir.
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Batch <= 0 || o.Seq <= 0 || o.Block <= 0 || o.Block > o.Seq {
-		return nil, fmt.Errorf("block graph needs positive batch, seq and block <= seq, got %+v", o)
+	if o.Batch <= 0 || o.Seq <= 0 || o.Block < 0 || o.Block > o.Seq {
+		return nil, fmt.Errorf("block graph needs positive batch and seq, and block (0 for symbolic) <= seq, got %+v", o)
 	}
 	b := &builder{cfg: cfg, ws: ws, used: map[string]bool{}}
 	var werr error
@@ -69,11 +77,24 @@ func (b *builder) buildBlock(o BlockOptions) (err error) {
 	layers := int64(cfg.NLayers)
 	vocab := int64(cfg.Vocab())
 
-	ids := g.Input(InputIDs, ir.I64, ir.Static(o.Batch, o.Block))
-	pos := g.Input(BlockPositions, ir.I64, ir.Static(o.Block))
+	block := ir.D(o.Block)
+	if o.Block == 0 {
+		block = ir.S("block")
+	}
+	batch := ir.D(o.Batch)
+	ids := g.Input(InputIDs, ir.I64, ir.Shape{batch, block})
+	pos := g.Input(BlockPositions, ir.I64, ir.Shape{block})
 	ck := g.Input(CacheK, ir.F32, ir.Static(layers, o.Batch, h, o.Seq, hd))
 	cv := g.Input(CacheV, ir.F32, ir.Static(layers, o.Batch, h, o.Seq, hd))
-	bias := g.Input(BlockBias, ir.F32, ir.Static(o.Batch, 1, o.Block, o.Seq+o.Block))
+	cached := ir.S("cached")
+	rows := g.Input(CachedPositions, ir.I64, ir.Shape{cached})
+	// The keys are the cached ones followed by the block's own, so the
+	// bias has the dimension the concat of the two makes.
+	bias := g.Input(BlockBias, ir.F32, ir.Shape{batch, ir.D(1), block, ir.SumDim(cached, block)})
+	// Only the valid cached entries are kept, once for all layers, so that
+	// attention does no work on stale keys.
+	ck = g.Op("gather", ir.Attrs{"axis": int64(3)}, ck, rows)
+	cv = g.Op("gather", ir.Attrs{"axis": int64(3)}, cv, rows)
 
 	wte := b.weight("model.transformer.wte.weight", vocab, d)
 	x := g.Op("gather", ir.Attrs{"axis": int64(0)}, wte, ids)
