@@ -9,8 +9,9 @@
 #      full logits every step (`mmadac bench --onnx`);
 #   3. mmadac with the default pipeline on ONNX Runtime and on the
 #      interpreter;
-#   4. the opt-in modes (--parallel-threshold, --stop-at-eos) against exact
-#      decoding, on the mid-size model and on the golden tiny model's cases.
+#   4. the opt-in modes (--parallel-threshold, --stop-at-eos, both block
+#      caches) against exact decoding on the mid-size model, and the first
+#      two on the golden tiny model's cases.
 #
 # Every peer runs the text scenario's sequence (prompt 64 + gen 256, block
 # 32). mmadac on ONNX Runtime runs all FULL_STEPS steps; the slow peers run
@@ -82,6 +83,12 @@ loadavg threshold
 loadavg stop-at-eos
 "$bin" bench --model "$ckpt" "${text[@]}" --steps "$full" --backend ort --peak-gflops "$peak" \
   --stop-at-eos --json > "$out/mode-eos.json"
+loadavg block-cache-dual
+"$bin" bench --model "$ckpt" "${text[@]}" --steps "$full" --backend ort --peak-gflops "$peak" \
+  --block-cache=dual --json > "$out/mode-cache-dual.json"
+loadavg block-cache-prefix
+"$bin" bench --model "$ckpt" "${text[@]}" --steps "$full" --backend ort --peak-gflops "$peak" \
+  --block-cache=prefix --json > "$out/mode-cache-prefix.json"
 for mode in "--parallel-threshold 0.9" "--stop-at-eos"; do
   name=golden-${mode#--}; name=${name%% *}
   # shellcheck disable=SC2086
@@ -123,7 +130,7 @@ for r in rows:
     print("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s |" % (r[0], r[1], r[2], r[3], r[4], r[5], g, p, b, r[9]))
 print()
 print("peak: %.1f GFLOP/s (%s)" % (peak, ort["peak"]["method"]))
-for name in ("mode-threshold.json", "mode-eos.json"):
+for name in ("mode-threshold.json", "mode-eos.json", "mode-cache-dual.json", "mode-cache-prefix.json"):
     for res in mm(name)["results"]:
         a = res.get("agreement")
         if a:
