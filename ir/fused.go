@@ -15,9 +15,27 @@ func registerFused() {
 		Doc: "silu(gate) * up",
 	})
 	register(&OpDef{
+		Name: "rope", MinInputs: 3, MaxInputs: 3, Infer: inferRoPE,
+		Doc: "rotary embedding of x[..., rows, dim] by half tables cos, sin[rows, dim/2]: [x1*cos - x2*sin, x2*cos + x1*sin] over the halves x1, x2 of the last axis",
+	})
+	register(&OpDef{
 		Name: "attention", MinInputs: 3, MaxInputs: 4, Infer: inferAttention,
 		Doc: "softmax(q k^T * {scale} + bias) v over q[batch,heads,rows,dim] and k,v[batch,heads,seq,dim], optional additive bias",
 	})
+}
+
+// inferRoPE checks that the tables hold half a row of x per row of x.
+func inferRoPE(in []*Value, a Attrs) ([]Type, error) {
+	x, cos, sin := in[0].Type, in[1].Type, in[2].Type
+	r := x.Shape.Rank()
+	if r < 2 || cos.Shape.Rank() != 2 || !cos.Equal(sin) || cos.DType != x.DType {
+		return nil, fmt.Errorf("x %v needs rank >= 2 and cos %v, sin %v two equal rank-2 tables of its dtype", x, cos, sin)
+	}
+	dim := x.Shape[r-1]
+	if !dim.IsStatic() || dim.Size%2 != 0 || cos.Shape[1] != D(dim.Size/2) || cos.Shape[0] != x.Shape[r-2] {
+		return nil, fmt.Errorf("cos %v must be [rows, dim/2] for x %v with an even last dimension", cos, x)
+	}
+	return []Type{x}, nil
 }
 
 // inferAttention accepts fewer query rows than keys: sink-gather narrows q

@@ -167,6 +167,8 @@ func buildFused(g *Graph) {
 	bias := g.Input("bias", F32, Shape{S("batch"), D(1), S("seq"), S("seq")})
 	g.SetOutput("attn", g.Op("attention", Attrs{"scale": 0.35355339059327373}, q, q, q))
 	g.SetOutput("attn_bias", g.Op("attention", Attrs{"scale": 0.125}, q, q, q, bias))
+	cos := g.Input("cos", F32, Shape{S("seq"), D(4)})
+	g.SetOutput("rotated", g.Op("rope", nil, q, cos, cos))
 }
 
 func buildAttributes(g *Graph) {

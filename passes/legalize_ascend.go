@@ -51,7 +51,7 @@ var ErrF16Overflow = errors.New("value beyond float16's range (±65504)")
 func runLegalizeAscend(g *ir.Graph, c *Context) error {
 	for i, n := range g.Nodes {
 		switch n.Op {
-		case "rms_norm", "swiglu", "attention":
+		case "rms_norm", "swiglu", "rope", "attention":
 			return fmt.Errorf("node %d is the fused op %s, which ATC has no ONNX mapping for; run decompose-fused before legalize-ascend", i, n.Op)
 		}
 	}

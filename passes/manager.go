@@ -78,11 +78,11 @@ func register(p *Pass) {
 // Pipelines gives the ordered pass names per target.
 var Pipelines = map[string][]string{
 	"onnx": {
-		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention", "sink-gather", "dce",
+		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention", "fuse-rope", "sink-gather", "dce",
 	},
 	"ascend": {
 		"fold-sampling-head", "fold-rope", "fold-constants", "cse", "fuse-rms-norm", "fuse-swiglu", "fuse-attention",
-		"sink-gather", "decompose-fused", "legalize-ascend", "dce",
+		"fuse-rope", "sink-gather", "decompose-fused", "legalize-ascend", "dce",
 	},
 }
 
@@ -95,6 +95,10 @@ var Order = []struct{ Before, After, Why string }{
 	{"fuse-rms-norm", "fuse-attention", "attention fusion expects normalised q, k, v inputs in their final form"},
 	{"fuse-attention", "decompose-fused", "fused ops must exist before they are lowered"},
 	{"fold-sampling-head", "sink-gather", "the folded head adds the gather of the block's positions"},
+	{"fold-rope", "fuse-rope", "fuse-rope halves the constant tables fold-rope writes"},
+	{"cse", "fuse-rope", "the layers' q and k then share one table, which is halved once"},
+	{"fuse-rope", "sink-gather", "a gather moves through rope as one op, gathering its tables' rows too"},
+	{"fuse-rope", "decompose-fused", "fused ops must exist before they are lowered"},
 	{"fuse-attention", "sink-gather", "a gather moves through attention as one op, not through its matmul, softmax and matmul"},
 	{"fuse-rms-norm", "sink-gather", "a gather moves through rms_norm as one op, not through its mean over the last axis"},
 	{"sink-gather", "decompose-fused", "a gather moves through attention as one op, not through its matmul, softmax and matmul"},

@@ -116,8 +116,11 @@ func TestPipelinesOnTinyTransformer(t *testing.T) {
 					if ops["swiglu"] != layers {
 						t.Errorf("%d swiglu ops, want one per layer (%d)", ops["swiglu"], layers)
 					}
+					if ops["rope"] != 2*layers {
+						t.Errorf("%d rope ops, want two per layer, for q and k (%d)", ops["rope"], 2*layers)
+					}
 				case "ascend":
-					for _, op := range []string{"attention", "rms_norm", "swiglu"} {
+					for _, op := range []string{"attention", "rms_norm", "swiglu", "rope"} {
 						if ops[op] != 0 {
 							t.Errorf("%d fused %s ops left after decompose-fused", ops[op], op)
 						}

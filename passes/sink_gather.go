@@ -181,6 +181,22 @@ func sinkThrough(e *emitter, d *ir.Node, idx *ir.Value, axis int64) *ir.Value {
 		}
 		return clone(gather(a, axis), b)
 
+	case d.Op == "rope":
+		// Rows of x and of its tables move together; the last axis
+		// is rotated.
+		if axis == rank-1 {
+			return nil
+		}
+		ins := []*ir.Value{gather(d.Inputs[0], axis)}
+		for _, t := range d.Inputs[1:] {
+			v, ok := broadcastOperand(t)
+			if !ok {
+				return nil
+			}
+			ins = append(ins, v)
+		}
+		return clone(ins...)
+
 	case d.Op == "attention":
 		// Query rows are independent, so keys and values stay whole.
 		if axis != 2 {

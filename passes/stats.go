@@ -61,6 +61,8 @@ func Stats(g *ir.Graph, bind map[string]int64) GraphStats {
 			s.FLOPs += 4 * numel
 		case "swiglu":
 			s.FLOPs += 6 * numel
+		case "rope":
+			s.FLOPs += 3 * numel
 		case "group_norm":
 			s.FLOPs += 7 * numel
 		case "reshape", "transpose", "unsqueeze", "squeeze", "slice", "gather", "concat", "cast", "arange", "pad", "resize_nearest":

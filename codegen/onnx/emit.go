@@ -53,7 +53,11 @@ type emitter struct {
 	opts  Options
 	g     *onnxpb.GraphProto
 	names map[*ir.Value]string
-	next  int
+	// merged names, for a [batch, heads, seq, dim] value, the ONNX value
+	// holding it as [batch, seq, heads*dim], where one exists. The
+	// attention lowering reads that instead of transposing back.
+	merged map[*ir.Value]string
+	next   int
 	// links maps a checkpoint file to its link name under Dir/weights.
 	links  map[string]string
 	usesMS bool
@@ -104,6 +108,11 @@ func Emit(g *ir.Graph, opts Options) (*onnxpb.ModelProto, error) {
 		}
 		e.g.Output = append(e.g.Output, valueInfo(o.Name, o.Value.Type))
 	}
+	params := map[string]bool{}
+	for _, p := range g.Params {
+		params[p.Name] = true
+	}
+	pruneDead(e.g, params)
 	m := &onnxpb.ModelProto{
 		IrVersion:       proto.Int64(irVersion),
 		ProducerName:    proto.String("mmadac"),
@@ -123,6 +132,47 @@ func Emit(g *ir.Graph, opts Options) (*onnxpb.ModelProto, error) {
 		m.MetadataProps = append(m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(g.Meta[k])})
 	}
 	return m, nil
+}
+
+// pruneDead removes the nodes no graph output depends on, and then the
+// initializers nothing reads, except the weights named in keep. A lowering
+// that reads a value in another form (the attention reading a rope's
+// unsplit result) leaves the form it did not use dead, and ONNX Runtime
+// would otherwise still run it.
+func pruneDead(g *onnxpb.GraphProto, keep map[string]bool) {
+	needed := map[string]bool{}
+	for _, o := range g.Output {
+		needed[o.GetName()] = true
+	}
+	live := make([]bool, len(g.Node))
+	for i := len(g.Node) - 1; i >= 0; i-- {
+		n := g.Node[i]
+		for _, out := range n.Output {
+			if needed[out] {
+				live[i] = true
+				break
+			}
+		}
+		if live[i] {
+			for _, in := range n.Input {
+				needed[in] = true
+			}
+		}
+	}
+	nodes := g.Node[:0]
+	for i, n := range g.Node {
+		if live[i] {
+			nodes = append(nodes, n)
+		}
+	}
+	g.Node = nodes
+	inits := g.Initializer[:0]
+	for _, t := range g.Initializer {
+		if needed[t.GetName()] || keep[t.GetName()] {
+			inits = append(inits, t)
+		}
+	}
+	g.Initializer = inits
 }
 
 // Write emits the graph and writes it to path (the folder is created),

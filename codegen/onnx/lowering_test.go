@@ -92,6 +92,16 @@ func TestLoweringMatchesInterpreter(t *testing.T) {
 			r := g.Op("rms_norm", ir.Attrs{"eps": 1e-5}, a, in["w"])
 			return g.Op("swiglu", nil, r, a)
 		}},
+		{"rope", map[string][]int64{"x": f32In(2, 3, 5, 8), "cos": f32In(5, 4), "sin": f32In(5, 4)}, func(g *ir.Graph, in map[string]*ir.Value) *ir.Value {
+			return g.Op("rope", nil, in["x"], in["cos"], in["sin"])
+		}},
+		{"rope on split heads", map[string][]int64{"h": f32In(2, 5, 24), "cos": f32In(5, 4), "sin": f32In(5, 4)}, func(g *ir.Graph, in map[string]*ir.Value) *ir.Value {
+			x := g.Op("transpose", ir.Attrs{"perm": []int64{0, 2, 1, 3}}, g.Op("reshape", ir.Attrs{"shape": []int64{0, 0, 3, 8}}, in["h"]))
+			return g.Op("rope", nil, x, in["cos"], in["sin"])
+		}},
+		{"rope on rank 3", map[string][]int64{"x": f32In(3, 5, 8), "cos": f32In(5, 4), "sin": f32In(5, 4)}, func(g *ir.Graph, in map[string]*ir.Value) *ir.Value {
+			return g.Op("rope", nil, in["x"], in["cos"], in["sin"])
+		}},
 		{"attention over fewer query rows", map[string][]int64{"q": f32In(2, 2, 3, 4), "k": f32In(2, 2, 5, 4), "v": f32In(2, 2, 5, 4), "bias": f32In(2, 1, 3, 5)}, func(g *ir.Graph, in map[string]*ir.Value) *ir.Value {
 			return g.Op("attention", ir.Attrs{"scale": 0.5}, in["q"], in["k"], in["v"], in["bias"])
 		}},
@@ -233,5 +243,64 @@ func TestRMSNormFusesInORT(t *testing.T) {
 		if ops[op] != 0 {
 			t.Errorf("optimised graph still runs %d %s (all ops: %v)", ops[op], op, ops)
 		}
+	}
+}
+
+// TestRoPEAttentionRunsNoTranspose checks the lowering of q and k ropes
+// feeding an attention: ONNX Runtime's optimised graph rotates the
+// unsplit [batch, seq, hidden] tensors and runs no transpose at all, where
+// a rope on the split heads would add two per rope.
+func TestRoPEAttentionRunsNoTranspose(t *testing.T) {
+	if err := ort.Init(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("ONNX Runtime is required in CI: %v", err)
+		}
+		t.Skip(err)
+	}
+	g, err := ir.Build("rope_attention", func(g *ir.Graph) {
+		y := g.Input("y", ir.F32, ir.Shape{ir.D(1), ir.S("seq"), ir.D(16)})
+		cos := g.Input("cos", ir.F32, ir.Shape{ir.S("seq"), ir.D(4)})
+		sin := g.Input("sin", ir.F32, ir.Shape{ir.S("seq"), ir.D(4)})
+		split := func(v *ir.Value) *ir.Value {
+			r := g.Op("reshape", ir.Attrs{"shape": []int64{0, 0, 2, 8}}, v)
+			return g.Op("transpose", ir.Attrs{"perm": []int64{0, 2, 1, 3}}, r)
+		}
+		q := g.Op("rope", nil, split(g.Op("neg", nil, y)), cos, sin)
+		k := g.Op("rope", nil, split(y), cos, sin)
+		a := g.Op("attention", ir.Attrs{"scale": 0.25}, q, k, split(g.Op("exp", nil, y)))
+		merged := g.Op("reshape", ir.Attrs{"shape": []int64{0, 0, 16}}, g.Op("transpose", ir.Attrs{"perm": []int64{0, 2, 1, 3}}, a))
+		g.SetOutput("out", merged)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsInline, MicrosoftDomain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ort.DefaultOptions()
+	opts.OptimizedModelPath = filepath.Join(t.TempDir(), "optimised.onnx")
+	s, err := ort.NewSessionFromBytes(model, []string{"y", "cos", "sin"}, []string{"out"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	data, err := os.ReadFile(opts.OptimizedModelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	for _, n := range m.GetGraph().GetNode() {
+		ops[n.GetOpType()]++
+	}
+	if ops["RotaryEmbedding"] != 2 {
+		t.Errorf("optimised graph runs %d RotaryEmbedding, want 2 (all ops: %v)", ops["RotaryEmbedding"], ops)
+	}
+	if ops["Transpose"] != 0 {
+		t.Errorf("optimised graph runs %d Transpose, want none (all ops: %v)", ops["Transpose"], ops)
 	}
 }

@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -189,6 +190,8 @@ func (e *emitter) node(n *ir.Node) error {
 		e.rmsNorm(n, in, outName)
 	case "attention":
 		e.attention(n, in, outName)
+	case "rope":
+		e.rope(n, in, outName)
 	default:
 		return fmt.Errorf("no ONNX lowering for op %s", n.Op)
 	}
@@ -253,6 +256,89 @@ func (e *emitter) rmsNorm(n *ir.Node, in []string, out string) {
 	e.add("Mul", []string{normed, in[1]}, []string{out}, nil)
 }
 
+// rope lowers the rotary embedding: to com.microsoft RotaryEmbedding when
+// allowed, one kernel instead of six, else to slices, products and a
+// concat. The tables hold one row per row of x, so the kernel's position
+// ids are the offset 0.
+func (e *emitter) rope(n *ir.Node, in []string, out string) {
+	x := n.Inputs[0].Type
+	if e.opts.MicrosoftDomain && x.DType == ir.F32 && x.Shape.Rank() == 4 {
+		e.ropeKernel(n, in, out)
+		return
+	}
+
+	last := int64(x.Shape.Rank() - 1)
+	half := x.Shape[last].Size / 2
+	v := func() string { return e.fresh("v") }
+	x1, x2, a, b, c, d, lo, hi := v(), v(), v(), v(), v(), v(), v(), v()
+	e.add("Split", []string{in[0], e.constI64(half, half)}, []string{x1, x2}, map[string]any{"axis": last})
+	e.add("Mul", []string{x1, in[1]}, []string{a}, nil)
+	e.add("Mul", []string{x2, in[2]}, []string{b}, nil)
+	e.add("Sub", []string{a, b}, []string{lo}, nil)
+	e.add("Mul", []string{x2, in[1]}, []string{c}, nil)
+	e.add("Mul", []string{x1, in[2]}, []string{d}, nil)
+	e.add("Add", []string{c, d}, []string{hi}, nil)
+	e.add("Concat", []string{lo, hi}, []string{out}, map[string]any{"axis": last})
+}
+
+// ropeKernel emits RotaryEmbedding for a rank-4 rope. When the heads were
+// split from [batch, seq, hidden] by reshape and transpose, the kernel
+// rotates the unsplit tensor, with num_heads giving the split. The
+// attention then reads that unsplit result (see merged), so no transpose
+// runs. Rotating [batch, heads, seq, dim] directly would cost two
+// transposes per rope.
+func (e *emitter) ropeKernel(n *ir.Node, in []string, out string) {
+	y, heads, ok := splitHeads(n.Inputs[0])
+	name, known := e.names[y]
+	if !ok || !known {
+		e.addDomain("com.microsoft", "RotaryEmbedding", []string{in[0], e.constI64(0), in[1], in[2]}, []string{out},
+			map[string]any{"interleaved": int64(0)})
+		return
+	}
+
+	dim := n.Inputs[0].Type.Shape[3].Size
+	r, split := e.fresh("v"), e.fresh("v")
+	e.addDomain("com.microsoft", "RotaryEmbedding", []string{name, e.constI64(0), in[1], in[2]}, []string{r},
+		map[string]any{"interleaved": int64(0), "num_heads": heads})
+	e.setMerged(n.Outputs[0], r)
+	e.add("Reshape", []string{r, e.constI64(0, 0, heads, dim)}, []string{split}, nil)
+	e.add("Transpose", []string{split}, []string{out}, map[string]any{"perm": []int64{0, 2, 1, 3}})
+}
+
+// setMerged records name as the [batch, seq, heads*dim] form of v.
+func (e *emitter) setMerged(v *ir.Value, name string) {
+	if e.merged == nil {
+		e.merged = map[*ir.Value]string{}
+	}
+	e.merged[v] = name
+}
+
+// splitHeads reports whether x [batch, heads, seq, dim] is
+// transpose(reshape(y, [0, 0, heads, dim]), [0, 2, 1, 3]) of a y [batch,
+// seq, heads*dim], and returns y and the head count.
+func splitHeads(x *ir.Value) (*ir.Value, int64, bool) {
+	t := x.Def
+	if t == nil || t.Op != "transpose" || !slices.Equal(t.Attrs.Ints("perm"), []int64{0, 2, 1, 3}) {
+		return nil, 0, false
+	}
+	r := t.Inputs[0].Def
+	if r == nil || r.Op != "reshape" {
+		return nil, 0, false
+	}
+	shape := x.Type.Shape
+	heads, dim := shape[1], shape[3]
+	spec := r.Attrs.Ints("shape")
+	if !heads.IsStatic() || !dim.IsStatic() || !slices.Equal(spec, []int64{0, 0, heads.Size, dim.Size}) {
+		return nil, 0, false
+	}
+	y := r.Inputs[0]
+	ys := y.Type.Shape
+	if ys.Rank() != 3 || ys[2] != ir.D(heads.Size*dim.Size) {
+		return nil, 0, false
+	}
+	return y, heads.Size, true
+}
+
 // attention lowers the fused op: to com.microsoft MultiHeadAttention when
 // allowed, else to MatMul, Softmax and MatMul.
 func (e *emitter) attention(n *ir.Node, in []string, out string) {
@@ -278,20 +364,31 @@ func (e *emitter) attention(n *ir.Node, in []string, out string) {
 
 // multiHeadAttention lowers to ONNX Runtime's com.microsoft
 // MultiHeadAttention, which takes query, key and value as [batch, seq,
-// hidden]: the [batch, heads, seq, dim] operands are transposed and merged
-// on the way in and split again on the way out. ONNX Runtime's transpose
-// optimizer cancels these against the neighbouring transposes.
+// hidden]. An operand with a merged form (split from one by reshape and
+// transpose, or a rope on such a split) is read in that form. Other
+// operands are transposed and merged on the way in. The result is split
+// again on the way out, and ONNX Runtime's transpose optimizer cancels
+// that against the transpose that follows in the model.
 func (e *emitter) multiHeadAttention(n *ir.Node, in []string, out string, scale float64) {
 	shape := n.Inputs[0].Type.Shape
 	heads, dim := shape[1].Size, shape[3].Size
 	v := func() string { return e.fresh("v") }
-	merge := func(x string) string {
+	merge := func(i int) string {
+		x := n.Inputs[i]
+		if name, ok := e.merged[x]; ok {
+			return name
+		}
+		if y, h, ok := splitHeads(x); ok && h == heads {
+			if name, ok := e.names[y]; ok {
+				return name
+			}
+		}
 		t, r := v(), v()
-		e.add("Transpose", []string{x}, []string{t}, map[string]any{"perm": []int64{0, 2, 1, 3}})
+		e.add("Transpose", []string{in[i]}, []string{t}, map[string]any{"perm": []int64{0, 2, 1, 3}})
 		e.add("Reshape", []string{t, e.constI64(0, 0, heads*dim)}, []string{r}, nil)
 		return r
 	}
-	args := []string{merge(in[0]), merge(in[1]), merge(in[2])}
+	args := []string{merge(0), merge(1), merge(2)}
 	if len(in) == 4 {
 		args = append(args, "", "", in[3])
 	}

@@ -15,6 +15,33 @@ func init() {
 	kernels["rms_norm"] = kernelRMSNorm
 	kernels["swiglu"] = kernelSwiGLU
 	kernels["attention"] = kernelAttention
+	kernels["rope"] = kernelRoPE
+}
+
+// kernelRoPE rotates the halves of each row of x by the row's angles. The
+// products are rounded before the sum, as the unfused multiplies and add
+// do, so the result is bit-identical to the decomposed form.
+func kernelRoPE(n *ir.Node, a []*ir.Tensor) (*ir.Tensor, error) {
+	x, cos, sin := a[0], a[1], a[2]
+	if x.DType != ir.F32 {
+		return nil, fmt.Errorf("unsupported dtype %v", x.DType)
+	}
+	r := len(x.Shape)
+	rows, dim := int(x.Shape[r-2]), int(x.Shape[r-1])
+	half := dim / 2
+	xd, cd, sd := x.F32(), cos.F32(), sin.F32()
+	out := make([]float32, len(xd))
+	for base := 0; base < len(xd); base += dim {
+		row := (base / dim) % rows
+		c, s := cd[row*half:(row+1)*half], sd[row*half:(row+1)*half]
+		x1, x2 := xd[base:base+half], xd[base+half:base+dim]
+		o1, o2 := out[base:base+half], out[base+half:base+dim]
+		for j := range half {
+			o1[j] = float32(x1[j]*c[j]) - float32(x2[j]*s[j])
+			o2[j] = float32(x2[j]*c[j]) + float32(x1[j]*s[j])
+		}
+	}
+	return ir.FromF32(out, x.Shape...), nil
 }
 
 // kernelConv2D lowers the convolution to one matrix product per image:
