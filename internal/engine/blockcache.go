@@ -41,10 +41,9 @@ type BlockCache struct {
 }
 
 type cacheKey struct {
-	block     bool
-	mode      string
-	cfg       bool
-	rows, seq int64
+	mode string
+	cfg  bool
+	rows int64
 }
 
 // NewBlockCache wraps a loaded model in a dual cache.
@@ -66,21 +65,16 @@ func NewBlockCacheMode(m *TextModel, mode string) (*BlockCache, error) {
 	return c, nil
 }
 
-// session builds (once) the full-sequence graph with cache outputs or the
-// block step graph, with the sampling head folded in the given mode.
+// session builds (once) the block step graph for a batch size, with the
+// sampling head folded in the given mode. One graph with a symbolic width
+// serves every step: the whole sequence at a block's first step, then the
+// dual cache's block or the prefix cache's shrinking tail. Sharing it keeps
+// one copy of the weights in the backend.
 func (c *BlockCache) session(key cacheKey) (Session, error) {
 	if s, ok := c.sessions[key]; ok {
 		return s, nil
 	}
-	var g *ir.Graph
-	var err error
-	if key.block {
-		// One graph with a symbolic width serves every block: the dual
-		// cache's fixed block and the prefix cache's shrinking tail.
-		g, err = mmada.BuildBlock(c.m.Config, c.m.ckpt, mmada.BlockOptions{Batch: key.rows, Seq: key.seq})
-	} else {
-		g, err = mmada.Build(c.m.Config, c.m.ckpt, mmada.Options{Batch: key.rows, Seq: key.seq, CacheOutputs: true})
-	}
+	g, err := mmada.BuildBlock(c.m.Config, c.m.ckpt, mmada.BlockOptions{Batch: key.rows})
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +90,10 @@ func (c *BlockCache) session(key cacheKey) (Session, error) {
 	return s, nil
 }
 
-// run executes a step: the full graph at a new block, else the block graph.
+// run executes a step. At a new block every row is recomputed with
+// nothing cached, and the step's fresh keys and values become the cache.
+// Later steps of the block recompute the block (and in prefix mode the
+// rows after it) against that cache.
 func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor float32) (map[string]*ir.Tensor, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -104,51 +101,58 @@ func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor f
 		return nil, err
 	}
 	rows, seq := ids.Shape[0], ids.Shape[1]
-	cfg := factor != 1
-	if lo != c.lo || hi != c.hi || c.k == nil || c.k.Shape[1] != rows {
-		s, err := c.session(cacheKey{mode: mode, cfg: cfg, rows: rows, seq: seq})
-		if err != nil {
-			return nil, err
-		}
-		in, _ := headInputs(ids, mask, lo, hi, factor)
-		out, err := s.Run(in)
-		if err != nil {
-			return nil, err
-		}
-		c.k, c.v, c.lo, c.hi = out[mmada.CacheK], out[mmada.CacheV], lo, hi
-		c.FullSteps++
-		return out, nil
-	}
-	// The recomputed rows: the block, and in prefix mode the suffix too.
-	// The head still reads the block's rows only, the first hi-lo.
-	end := hi
-	if c.prefixOnly {
-		end = int(seq)
-	}
-	width := int64(end - lo)
-	s, err := c.session(cacheKey{block: true, mode: mode, cfg: cfg, rows: rows, seq: seq})
+	s, err := c.session(cacheKey{mode: mode, cfg: factor != 1, rows: rows})
 	if err != nil {
 		return nil, err
 	}
-	blockIDs := ir.NewTensor(ir.I64, rows, width)
-	for r := int64(0); r < rows; r++ {
-		copy(blockIDs.I64()[r*width:(r+1)*width], ids.I64()[r*seq+int64(lo):r*seq+int64(end)])
+
+	full := lo != c.lo || hi != c.hi || c.k == nil || c.k.Shape[1] != rows || c.k.Shape[3] != seq
+	// The recomputed rows [start, end).
+	start, end := lo, hi
+	switch {
+	case full:
+		start, end = 0, int(seq)
+	case c.prefixOnly:
+		end = int(seq)
 	}
-	in, _ := headInputs(blockIDs, mask, 0, hi-lo, factor)
+	width := int64(end - start)
+	blockIDs := ids
+	if !full {
+		blockIDs = ir.NewTensor(ir.I64, rows, width)
+		for r := int64(0); r < rows; r++ {
+			copy(blockIDs.I64()[r*width:(r+1)*width], ids.I64()[r*seq+int64(start):r*seq+int64(end)])
+		}
+	}
+	// The head reads the block's rows, counted from start.
+	in, _ := headInputs(blockIDs, mask, lo-start, hi-start, factor)
 	delete(in, mmada.AttentionMask)
 	pos := ir.NewTensor(ir.I64, width)
 	for i := range pos.I64() {
-		pos.I64()[i] = int64(lo + i)
+		pos.I64()[i] = int64(start + i)
 	}
 	in[mmada.BlockPositions] = pos
-	in[mmada.CacheK], in[mmada.CacheV] = c.k, c.v
-	in[mmada.CachedPositions] = cachedPositions(int(seq), lo, end)
-	in[mmada.BlockBias] = blockBias(mask, lo, end)
+	if full {
+		// Nothing is cached yet: an empty list of cached positions
+		// selects nothing from a one-position placeholder cache.
+		cfg := c.m.Config
+		empty := ir.NewTensor(ir.F32, int64(cfg.NLayers), rows, int64(cfg.NHeads), 1, int64(cfg.HeadDim()))
+		in[mmada.CacheK], in[mmada.CacheV] = empty, empty
+	} else {
+		in[mmada.CacheK], in[mmada.CacheV] = c.k, c.v
+	}
+	in[mmada.CachedPositions] = cachedPositions(int(seq), start, end)
+	in[mmada.BlockBias] = blockBias(mask, start, end)
+
 	out, err := s.Run(in)
 	if err != nil {
 		return nil, err
 	}
-	c.BlockSteps++
+	if full {
+		c.k, c.v, c.lo, c.hi = out[mmada.BlockK], out[mmada.BlockV], lo, hi
+		c.FullSteps++
+	} else {
+		c.BlockSteps++
+	}
 	return out, nil
 }
 
@@ -207,7 +211,7 @@ func (c *BlockCache) Greedy(ids, mask *ir.Tensor, lo, hi int, factor float32) ([
 	if err != nil {
 		return nil, nil, err
 	}
-	c.m.heads.outBytes = int64(out["tokens"].Len()*8 + out["confidence"].Len()*8)
+	c.m.heads.outBytes = outputBytes(out)
 	return out["tokens"].I64(), out["confidence"].F64(), nil
 }
 
@@ -217,8 +221,18 @@ func (c *BlockCache) Logits(ids, mask *ir.Tensor, lo, hi int, factor float32) (*
 	if err != nil {
 		return nil, err
 	}
-	c.m.heads.outBytes = int64(out["logits"].Len() * 4)
+	c.m.heads.outBytes = outputBytes(out)
 	return out["logits"], nil
+}
+
+// outputBytes counts every output a step returned to Go, the fresh keys
+// and values included, which a block step returns but does not use.
+func outputBytes(out map[string]*ir.Tensor) int64 {
+	n := int64(0)
+	for _, t := range out {
+		n += int64(t.Len() * t.DType.Size())
+	}
+	return n
 }
 
 // Close releases the cache's sessions.

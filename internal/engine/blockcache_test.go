@@ -102,9 +102,9 @@ func TestBlockCacheFirstStepIsExact(t *testing.T) {
 	}
 }
 
-// TestBlockGraphMatchesFullGraph checks the block step graph of both modes
-// against the full graph when the cache is fresh: the block's logits must
-// agree.
+// TestBlockGraphMatchesFullGraph checks a block step of both modes against
+// the block's first step, which recomputes every row: with the cache
+// fresh, the block's logits must agree.
 func TestBlockGraphMatchesFullGraph(t *testing.T) {
 	m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendInterp)
 	if err != nil {

@@ -23,30 +23,40 @@ const (
 	BlockBias = "block_bias"
 )
 
-// BlockOptions size the block-cache step graph. Batch and Seq (the length
-// of the cache tensors) are static. Block, the number of recomputed rows,
-// is static when positive. Zero makes it the symbolic dimension "block",
-// so that one graph serves every width (the prefix cache recomputes a
-// tail that shrinks from block to block). The number of cached positions
-// attended to is always symbolic ("cached").
+// Outputs of the block-cache step graph besides the logits: the fresh keys
+// (after RoPE) and values of the recomputed rows, [layers, batch, heads,
+// block, head_dim]. A step that recomputes every row, with nothing cached,
+// returns in them the cache that the block's later steps read.
+const (
+	BlockK = "block_k"
+	BlockV = "block_v"
+)
+
+// BlockOptions size the block-cache step graph. Batch is static. Block,
+// the number of recomputed rows, is static when positive. Zero makes it
+// the symbolic dimension "block", so that one graph serves every width:
+// the whole sequence at a block's first step, then the block (dual cache)
+// or the tail from the block on (prefix cache). The cache's length
+// ("cache_seq") and the number of cached positions attended to ("cached")
+// are always symbolic.
 type BlockOptions struct {
-	Batch, Seq, Block int64
+	Batch, Block int64
 }
 
-// BuildBlock builds the step graph of the approximate block cache (the
-// "dual cache" of Fast-dLLM): only the current block's tokens run through
-// the layers, attending to the keys and values of every position cached at
-// the block's first step (inputs cache_k, cache_v from a graph built with
-// Options.CacheOutputs) and to the block's own fresh keys and values. It
-// returns logits [batch, block, vocab] for the block positions. The result
-// is approximate: the cached entries of positions outside the block are
-// not updated while the block's tokens change.
+// BuildBlock builds the step graph of the approximate block cache, after
+// Fast-dLLM's prefix and dual caches. Only the recomputed rows run through
+// the layers. They attend to the cached keys and values of the positions
+// listed in cached_positions, and to their own fresh keys and values. The
+// cache (inputs cache_k, cache_v) is what the block_k and block_v outputs
+// of the block's first step returned. It returns logits [batch, block, vocab] for the
+// recomputed rows. The result is approximate: the cached entries are not
+// updated while the block's tokens change.
 func BuildBlock(cfg *frontend.LLaDAConfig, ws WeightStore, o BlockOptions) (*ir.Graph, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Batch <= 0 || o.Seq <= 0 || o.Block < 0 || o.Block > o.Seq {
-		return nil, fmt.Errorf("block graph needs positive batch and seq, and block (0 for symbolic) <= seq, got %+v", o)
+	if o.Batch <= 0 || o.Block < 0 {
+		return nil, fmt.Errorf("block graph needs a positive batch and a block width >= 0 (0 for symbolic), got %+v", o)
 	}
 	b := &builder{cfg: cfg, ws: ws, used: map[string]bool{}}
 	var werr error
@@ -84,8 +94,9 @@ func (b *builder) buildBlock(o BlockOptions) (err error) {
 	batch := ir.D(o.Batch)
 	ids := g.Input(InputIDs, ir.I64, ir.Shape{batch, block})
 	pos := g.Input(BlockPositions, ir.I64, ir.Shape{block})
-	ck := g.Input(CacheK, ir.F32, ir.Static(layers, o.Batch, h, o.Seq, hd))
-	cv := g.Input(CacheV, ir.F32, ir.Static(layers, o.Batch, h, o.Seq, hd))
+	cacheShape := ir.Shape{ir.D(layers), batch, ir.D(h), ir.S("cache_seq"), ir.D(hd)}
+	ck := g.Input(CacheK, ir.F32, cacheShape)
+	cv := g.Input(CacheV, ir.F32, cacheShape)
 	cached := ir.S("cached")
 	rows := g.Input(CachedPositions, ir.I64, ir.Shape{cached})
 	// The keys are the cached ones followed by the block's own, so the
@@ -110,6 +121,8 @@ func (b *builder) buildBlock(o BlockOptions) (err error) {
 		head = b.weight("model.transformer.ff_out.weight", vocab, d)
 	}
 	g.SetOutput(Logits, b.linear(x, head))
+	g.SetOutput(BlockK, b.stackLayers(b.keys))
+	g.SetOutput(BlockV, b.stackLayers(b.values))
 	return nil
 }
 
@@ -140,6 +153,7 @@ func (b *builder) blockLayer(l int, x, ck, cv, bias, cos, sin *ir.Value) *ir.Val
 	k := b.heads(b.linear(hn, b.weight(p+"k_proj.weight", d, d)))
 	v := b.heads(b.linear(hn, b.weight(p+"v_proj.weight", d, d)))
 	q, k = b.rope(q, cos, sin), b.rope(k, cos, sin)
+	b.keys, b.values = append(b.keys, k), append(b.values, v)
 
 	layer := g.Scalar(ir.I64, float64(l))
 	keys := g.Op("concat", ir.Attrs{"axis": int64(2)}, g.Op("gather", ir.Attrs{"axis": int64(0)}, ck, layer), k)

@@ -33,13 +33,11 @@ type Options struct {
 	// Batch and Seq fix the input dimensions; 0 leaves them symbolic
 	// ("batch", "seq").
 	Batch, Seq int64
-	// CacheOutputs adds the outputs cache_k and cache_v, [layers, batch,
-	// heads, seq, head_dim]: every layer's keys (after RoPE) and values,
-	// which the block-cache step graph (BuildBlock) reuses.
-	CacheOutputs bool
 }
 
-// Names of the block-cache tensors.
+// Inputs of the block-cache step graph (BuildBlock): the cached keys
+// (after RoPE) and values, [layers, batch, heads, cache_seq, head_dim],
+// which a block's first step returns as block_k and block_v.
 const (
 	CacheK = "cache_k"
 	CacheV = "cache_v"
@@ -51,10 +49,9 @@ type builder struct {
 	cfg  *frontend.LLaDAConfig
 	ws   WeightStore
 	used map[string]bool
-	// keys and values collect each layer's k and v when cache outputs
-	// are requested.
+	// keys and values collect each layer's k and v in the block-cache
+	// step graph, which returns them.
 	keys, values []*ir.Value
-	cache        bool
 }
 
 // Build returns the transformer graph for a config and its weights. It
@@ -65,7 +62,7 @@ func Build(cfg *frontend.LLaDAConfig, ws WeightStore, opts Options) (*ir.Graph, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &builder{cfg: cfg, ws: ws, used: map[string]bool{}, cache: opts.CacheOutputs}
+	b := &builder{cfg: cfg, ws: ws, used: map[string]bool{}}
 	var werr error
 	g, err := ir.Build("transformer", func(g *ir.Graph) {
 		b.g = g
@@ -134,10 +131,6 @@ func (b *builder) build(opts Options) (err error) {
 		head = b.weight("model.transformer.ff_out.weight", vocab, d)
 	}
 	g.SetOutput(Logits, b.linear(x, head))
-	if b.cache {
-		g.SetOutput(CacheK, b.stackLayers(b.keys))
-		g.SetOutput(CacheV, b.stackLayers(b.values))
-	}
 	return nil
 }
 
@@ -237,9 +230,6 @@ func (b *builder) block(l int, x, bias, cos, sin *ir.Value) *ir.Value {
 	k := b.heads(b.linear(h, b.weight(p+"k_proj.weight", d, d)))
 	v := b.heads(b.linear(h, b.weight(p+"v_proj.weight", d, d)))
 	q, k = b.rope(q, cos, sin), b.rope(k, cos, sin)
-	if b.cache {
-		b.keys, b.values = append(b.keys, k), append(b.values, v)
-	}
 
 	return b.attendAndMLP(p, x, q, k, v, bias)
 }
