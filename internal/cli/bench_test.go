@@ -34,6 +34,7 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--parallel-threshold", "1.5"}, "--parallel-threshold 1.5"},
 		{[]string{"--plot", "steps.png"}, "name the file *.svg"},
 		{[]string{"--block-cache=suffix"}, "--block-cache=suffix: unknown mode"},
+		{[]string{"--plot", "/nonexistent-mmadac-dir/x.svg"}, "folder /nonexistent-mmadac-dir does not exist"},
 		{[]string{"--model", benchTinyModel, "--cases", "x.json"}, "add --parallel-threshold or --stop-at-eos"},
 		{[]string{"--model", benchTinyModel, "--backend", "interp", "--peak-backend", "tpu"}, `--peak-backend "tpu"`},
 		{[]string{"--model", benchTinyModel, "--backend", "interp", "--gen-length", "10", "--block-length", "4"}, "not a multiple"},
@@ -135,6 +136,26 @@ func TestBenchPrefixBlockCache(t *testing.T) {
 	}
 	if a := report.Results[1].Agreement; a == nil || a.Positions != 16 {
 		t.Errorf("prefix cache agreement %+v, want 16 positions compared", a)
+	}
+}
+
+func TestBenchBlockCacheSkipsForward(t *testing.T) {
+	out, err := runBenchArgs(t, "--model", benchTinyModel, "--backend", "interp", "--block-cache", "--json",
+		"--scenario", "forward", "--forward-runs", "2", "--prompt-length", "12", "--peak-gflops", "50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Results []struct {
+			Mode      string           `json:"mode"`
+			Agreement *json.RawMessage `json:"agreement"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if len(report.Results) != 1 || report.Results[0].Mode != "exact" || report.Results[0].Agreement != nil {
+		t.Errorf("forward with --block-cache gave %+v, want one exact result and no comparison", report.Results)
 	}
 }
 

@@ -193,6 +193,8 @@ func TestBadInput(t *testing.T) {
 		{"bad prompt ids", []string{"run", "text", "--model", model, "--prompt-ids", "1,x"}, `"x" is not an integer`},
 		{"unknown backend", []string{"run", "text", "--model", model, "--prompt-ids", "1", "--backend", "gpu"}, `unknown backend "gpu"`},
 		{"unknown block-cache mode", []string{"run", "text", "--model", model, "--prompt-ids", "1", "--block-cache=suffix"}, "--block-cache=suffix: unknown mode"},
+		{"block-cache mode after a space", []string{"run", "text", "--model", model, "--prompt-ids", "1", "--block-cache", "prefix"}, "--block-cache=prefix"},
+		{"text prompt without a tokenizer", []string{"run", "text", "--model", model, "--prompt", "hi"}, "--tokenizer FILE"},
 		{"missing model folder", []string{"build", "--model", filepath.Join(dir, "none"), "--out", filepath.Join(dir, "o5")}, "none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,7 @@ func newRunTextCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "text (--prompt TEXT | --prompt-ids 1,2,3 | --request REQ.json)",
 		Short: "Generate text by block diffusion",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runText(cmd, o)
 		},
@@ -79,7 +79,7 @@ func newRunTextCmd() *cobra.Command {
 	f.BoolVar(&o.json, "json", false, `print {"ids": [[...]]} (whole sequences) instead of text`)
 	f.StringVar(&o.blockCache, "block-cache", "", "approximate: reuse keys and values within a block, refreshed at each block boundary (faster, may change the output); --block-cache or --block-cache=dual reuses the prefix and the suffix, --block-cache=prefix the prefix only")
 	f.Lookup("block-cache").NoOptDefVal = engine.CacheDual
-	f.Float64Var(&o.params.ParallelThreshold, "parallel-threshold", 0, "approximate: unmask every masked token of the block whose confidence exceeds this, at least one per step (0 = off)")
+	f.Float64Var(&o.params.ParallelThreshold, "parallel-threshold", 0, "approximate: unmask every masked token of the block whose confidence exceeds this, at least one per step (0 = off); --steps is then ignored, and a block takes as many steps as it needs")
 	f.BoolVar(&o.params.StopAtEOS, "stop-at-eos", false, "stop after a block once every row has produced end of text")
 	f.BoolVar(&o.foldHead, "fold-head", true, "run steps with the sampling head folded into the graph (false: pull full logits every step, as upstream)")
 	f.IntVar(&o.params.GenLength, "gen-length", 128, "number of tokens to generate")
@@ -89,6 +89,19 @@ func newRunTextCmd() *cobra.Command {
 	f.Float64Var(&o.params.CFGScale, "cfg-scale", 0, "classifier-free guidance scale (0 = off)")
 	f.StringVar(&o.params.Remasking, "remasking", "low_confidence", "low_confidence or random")
 	return cmd
+}
+
+// noArgs rejects positional arguments. A block-cache mode written after a
+// space ("--block-cache prefix") arrives as one, because the flag takes
+// its value only after "=", so the message says so.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if args[0] == engine.CacheDual || args[0] == engine.CachePrefix {
+		return usagef("%q is not an argument; give the block-cache mode with an equals sign: --block-cache=%s", args[0], args[0])
+	}
+	return usagef("%s takes no arguments, got %q; see --help", cmd.CommandPath(), args)
 }
 
 // checkBlockCache rejects an unknown --block-cache mode before any model

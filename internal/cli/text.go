@@ -32,7 +32,7 @@ func loadTokenizer(model, explicit string) (*tokenizer.Tokenizer, error) {
 	}
 	tok, err := tokenizer.Load(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no %s, so text prompts cannot be tokenised; pass token ids with --prompt-ids instead", dir, tokenizer.FileName)
+		return nil, fmt.Errorf("%s has no %s, so text prompts cannot be tokenised; pass a tokenizer with --tokenizer FILE (the small testdata model fits testdata/tiny-tokenizer/tokenizer.json) or token ids with --prompt-ids", dir, tokenizer.FileName)
 	}
 	return tok, err
 }

@@ -236,12 +236,20 @@ func outputBytes(out map[string]*ir.Tensor) int64 {
 }
 
 // Close releases the cache's sessions.
-func (c *BlockCache) Close() error {
+func (c *BlockCache) Close() error { return c.Release() }
+
+// Release closes the sessions and drops the cache, freeing their memory;
+// the next step builds them again.
+func (c *BlockCache) Release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var first error
-	for _, s := range c.sessions {
+	for key, s := range c.sessions {
 		if err := s.Close(); err != nil && first == nil {
 			first = err
 		}
+		delete(c.sessions, key)
 	}
+	c.k, c.v, c.lo, c.hi = nil, nil, -1, -1
 	return first
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -160,7 +161,12 @@ func sessionOptions(opts Options) (*ortgo.SessionOptions, int, error) {
 	}
 	if prefix := os.Getenv(ProfileEnv); prefix != "" {
 		// ONNX Runtime appends a timestamp and ".json" to the prefix and
-		// writes the file when the session is destroyed.
+		// writes the file when the session is destroyed. It writes
+		// nothing, and says nothing, when the folder is missing.
+		if fi, err := os.Stat(filepath.Dir(prefix)); err != nil || !fi.IsDir() {
+			so.Destroy()
+			return nil, 0, fmt.Errorf("%s=%s: folder %s does not exist; create it or unset %s", ProfileEnv, prefix, filepath.Dir(prefix), ProfileEnv)
+		}
 		if err := so.EnableProfiling(prefix); err != nil {
 			so.Destroy()
 			return nil, 0, fmt.Errorf("%s=%s: enable profiling: %w", ProfileEnv, prefix, err)

@@ -482,3 +482,11 @@ func TestProfileEnvWritesTrace(t *testing.T) {
 		t.Errorf("profile %s has no Add kernel event:\n%.400s", files[0], data)
 	}
 }
+
+func TestProfileEnvMissingFolder(t *testing.T) {
+	requireORT(t)
+	prefix := filepath.Join(t.TempDir(), "absent", "run")
+	t.Setenv(ProfileEnv, prefix)
+	_, err := NewSessionFromBytes(binaryModel(t, "Add", f32), []string{"a", "b"}, []string{"sum"}, DefaultOptions())
+	wantErr(t, err, ProfileEnv, "absent", "does not exist")
+}

@@ -67,7 +67,7 @@ func (p TextParams) Validate() error {
 	case p.Steps <= 0:
 		return fmt.Errorf("steps must be positive, got %d", p.Steps)
 	case p.Steps%(p.GenLength/p.BlockLength) != 0:
-		return fmt.Errorf("steps %d is not divisible by the number of blocks %d (gen_length/block_length)", p.Steps, p.GenLength/p.BlockLength)
+		return fmt.Errorf("steps %d is not divisible by the number of blocks %d (gen_length/block_length); use a multiple of %d", p.Steps, p.GenLength/p.BlockLength, p.GenLength/p.BlockLength)
 	case p.Temperature < 0:
 		return fmt.Errorf("temperature must be >= 0, got %g", p.Temperature)
 	case p.CFGScale < 0:
@@ -75,7 +75,7 @@ func (p TextParams) Validate() error {
 	case p.Remasking != "low_confidence" && p.Remasking != "random":
 		return fmt.Errorf("remasking %q is not supported; use low_confidence or random", p.Remasking)
 	case p.ParallelThreshold < 0 || p.ParallelThreshold >= 1:
-		return fmt.Errorf("parallel threshold must be in [0, 1), got %g", p.ParallelThreshold)
+		return fmt.Errorf("parallel_threshold must be in [0, 1), got %g", p.ParallelThreshold)
 	case p.StopAtEOS && len(p.EOSIDs) == 0:
 		return fmt.Errorf("stop at end of text needs the end-of-text token ids")
 	}

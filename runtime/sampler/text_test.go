@@ -85,7 +85,7 @@ func TestTextParamsRejectInvalid(t *testing.T) {
 		{TextParams{Steps: 3, GenLength: 8, BlockLength: 4, Remasking: "low_confidence"}, "not divisible by the number of blocks"},
 		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "top_k"}, `remasking "top_k"`},
 		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "random", Temperature: -1}, "temperature"},
-		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "random", ParallelThreshold: 1.5}, "parallel threshold"},
+		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "random", ParallelThreshold: 1.5}, "parallel_threshold must be in [0, 1)"},
 		{TextParams{Steps: 4, GenLength: 8, BlockLength: 4, Remasking: "random", StopAtEOS: true}, "end-of-text token ids"},
 	} {
 		err := tc.p.Validate()
