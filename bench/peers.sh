@@ -10,8 +10,8 @@
 #   3. mmadac with the default pipeline on ONNX Runtime and on the
 #      interpreter;
 #   4. the opt-in modes (--parallel-threshold, --stop-at-eos, both block
-#      caches) against exact decoding on the mid-size model, and the first
-#      two on the golden tiny model's cases.
+#      caches) against exact decoding, on the mid-size model and on the
+#      golden tiny model's cases.
 #
 # Every peer runs the text scenario's sequence (prompt 64 + gen 256, block
 # 32). mmadac on ONNX Runtime runs all FULL_STEPS steps; the slow peers run
@@ -89,8 +89,8 @@ loadavg block-cache-dual
 loadavg block-cache-prefix
 "$bin" bench --model "$ckpt" "${text[@]}" --steps "$full" --backend ort --peak-gflops "$peak" \
   --block-cache=prefix --json > "$out/mode-cache-prefix.json"
-for mode in "--parallel-threshold 0.9" "--stop-at-eos"; do
-  name=golden-${mode#--}; name=${name%% *}
+for mode in "--parallel-threshold 0.9" "--stop-at-eos" "--block-cache=dual" "--block-cache=prefix"; do
+  name=golden-${mode#--}; name=${name%% *}; name=${name/=/-}
   # shellcheck disable=SC2086
   "$bin" bench --model testdata/upstream-tiny/mmada --backend ort $mode \
     --cases testdata/upstream-tiny/cases.json --json > "$out/$name.json"
@@ -136,7 +136,7 @@ for name in ("mode-threshold.json", "mode-eos.json", "mode-cache-dual.json", "mo
         if a:
             print("mid-size %s: %d steps against %d exact (%.2fx by steps; %.2fx by wall time, which load shifts), %.1f%% of %d positions equal exact decoding" % (
                 res["mode"], a["steps"], a["exact_steps"], a["exact_steps"] / a["steps"], a["speed_up"], 100 * a["fraction"], a["positions"]))
-for name in ("golden-parallel-threshold.json", "golden-stop-at-eos.json"):
+for name in ("golden-parallel-threshold.json", "golden-stop-at-eos.json", "golden-block-cache-dual.json", "golden-block-cache-prefix.json"):
     cases = mm(name)["cases"]
     eq = sum(c["equal"] for c in cases); n = sum(c["positions"] for c in cases)
     st = sum(c["steps"] for c in cases); ex = sum(c["exact_steps"] for c in cases)

@@ -211,7 +211,7 @@ func TestModesAgainstExact(t *testing.T) {
 func TestCompareGoldenCases(t *testing.T) {
 	m := loadTiny(t, engine.BackendInterp)
 	mode := sampler.TextParams{ParallelThreshold: 0.5, StopAtEOS: true}
-	got, err := CompareCases(context.Background(), m, m.Config, "../../testdata/upstream-tiny/cases.json", mode)
+	got, err := CompareCases(context.Background(), m, m, m.Config, "../../testdata/upstream-tiny/cases.json", mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestCompareGoldenCases(t *testing.T) {
 			t.Errorf("case %s: %d positions, %d steps against %d exact", c.Name, c.Positions, c.Steps, c.ExactSteps)
 		}
 	}
-	if _, err := CompareCases(context.Background(), m, m.Config, "testdata/missing.json", mode); err == nil {
+	if _, err := CompareCases(context.Background(), m, m, m.Config, "testdata/missing.json", mode); err == nil {
 		t.Error("CompareCases accepted a missing file")
 	}
 }

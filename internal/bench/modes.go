@@ -100,13 +100,14 @@ type CaseAgreement struct {
 }
 
 // CompareCases runs every text and mmu case of a golden cases.json file
-// twice on the model: with the case's parameters (exact decoding), and
+// twice: on exact with the case's parameters (exact decoding), and on fast
 // with the opt-in mode fields of mode (ParallelThreshold, StopAtEOS,
-// EOSIDs) added. Sampled cases replay their recorded noise in both runs,
+// EOSIDs) added. fast is exact itself, or the same model behind an
+// approximate head such as the block cache. Sampled cases replay their recorded noise in both runs,
 // so the mode run sees the same uniforms as exact decoding step by step.
 // A mode run that takes more steps than the recording holds gets seeded
 // uniforms for the rest.
-func CompareCases(ctx context.Context, m Model, cfg *frontend.LLaDAConfig, casesPath string, mode sampler.TextParams) ([]CaseAgreement, error) {
+func CompareCases(ctx context.Context, exact, fast Model, cfg *frontend.LLaDAConfig, casesPath string, mode sampler.TextParams) ([]CaseAgreement, error) {
 	data, err := os.ReadFile(casesPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading golden cases: %w", err)
@@ -125,7 +126,7 @@ func CompareCases(ctx context.Context, m Model, cfg *frontend.LLaDAConfig, cases
 		if c.Kind != KindText && c.Kind != KindMMU {
 			continue
 		}
-		ca, err := compareCase(ctx, m, filepath.Dir(casesPath), c, mode)
+		ca, err := compareCase(ctx, exact, fast, filepath.Dir(casesPath), c, mode)
 		if err != nil {
 			return nil, fmt.Errorf("golden case %s/%s: %w", c.Kind, c.Name, err)
 		}
@@ -137,12 +138,12 @@ func CompareCases(ctx context.Context, m Model, cfg *frontend.LLaDAConfig, cases
 	return out, nil
 }
 
-func compareCase(ctx context.Context, m Model, dir string, c goldenCase, mode sampler.TextParams) (CaseAgreement, error) {
+func compareCase(ctx context.Context, exactModel, fastModel Model, dir string, c goldenCase, mode sampler.TextParams) (CaseAgreement, error) {
 	p, err := caseParams(c)
 	if err != nil {
 		return CaseAgreement{}, err
 	}
-	run := func(p sampler.TextParams) (*Result, error) {
+	run := func(m Model, p sampler.TextParams) (*Result, error) {
 		var noise sampler.NoiseSource = sampler.NewSeeded(0)
 		if c.Noise != "" {
 			replay, err := sampler.NewReplay(filepath.Join(dir, c.Noise), c.NoiseOrder)
@@ -160,12 +161,12 @@ func compareCase(ctx context.Context, m Model, dir string, c goldenCase, mode sa
 		r.Seconds = time.Since(start).Seconds()
 		return r, err
 	}
-	exact, err := run(p)
+	exact, err := run(exactModel, p)
 	if err != nil {
 		return CaseAgreement{}, fmt.Errorf("exact decoding: %w", err)
 	}
 	p.ParallelThreshold, p.StopAtEOS, p.EOSIDs = mode.ParallelThreshold, mode.StopAtEOS, mode.EOSIDs
-	fast, err := run(p)
+	fast, err := run(fastModel, p)
 	if err != nil {
 		return CaseAgreement{}, fmt.Errorf("%s: %w", modeName(p), err)
 	}

@@ -120,7 +120,7 @@ over the median step time against that peak.`,
 	f.StringVar(&o.blockCache, "block-cache", "", "text and mmu: reuse keys and values within a block (approximate; GFLOP/s is not reported); --block-cache or =dual for the prefix and suffix, =prefix for the prefix only")
 	f.Lookup("block-cache").NoOptDefVal = engine.CacheDual
 	f.BoolVar(&o.compareExact, "compare-exact", true, "with --parallel-threshold, --stop-at-eos or --block-cache, also run exact decoding and report the speed-up and the tokens that agree")
-	f.StringVar(&o.cases, "cases", "", "instead of the scenarios, compare the opt-in mode with exact decoding on every text and mmu case of this golden cases.json")
+	f.StringVar(&o.cases, "cases", "", "instead of the scenarios, compare the opt-in mode (--parallel-threshold, --stop-at-eos or --block-cache) with exact decoding on every text and mmu case of this golden cases.json")
 	f.BoolVar(&o.calibrate, "calibrate", true, "calibrate the peak GFLOP/s before the scenarios")
 	f.StringVar(&o.peakBackend, "peak-backend", "auto", "backend whose matrix product sets the peak: auto (ONNX Runtime when it loads, the machine's fastest kernel here), ort or interp")
 	f.Float64Var(&o.peakGFLOPS, "peak-gflops", 0, "use this peak GFLOP/s instead of calibrating")
@@ -175,10 +175,14 @@ func runBench(ctx context.Context, o *benchOptions) error {
 
 	if o.cases != "" {
 		mode := benchScenarioMode(o)
-		if mode.ParallelThreshold == 0 && !mode.StopAtEOS {
-			return usagef("--cases compares an opt-in mode with exact decoding; add --parallel-threshold or --stop-at-eos")
+		if mode.ParallelThreshold == 0 && !mode.StopAtEOS && o.blockCache == "" {
+			return usagef("--cases compares an opt-in mode with exact decoding; add --parallel-threshold, --stop-at-eos or --block-cache")
 		}
-		report.Cases, err = bench.CompareCases(ctx, target.Model, target.Config, o.cases, mode)
+		exact := target.Model
+		if cached, ok := target.Model.(*cachedModel); ok {
+			exact = cached.TextModel
+		}
+		report.Cases, err = bench.CompareCases(ctx, exact, target.Model, target.Config, o.cases, mode)
 		if err != nil {
 			return err
 		}
@@ -474,6 +478,15 @@ func printBench(o *benchOptions, report benchReport) error {
 		}
 		fmt.Fprintf(w, "case %s/%s: exact %s the golden ids; %d steps against %d exact, %.1f%% of %d positions equal\n",
 			c.Kind, c.Name, golden, c.Steps, c.ExactSteps, 100*c.Fraction, c.Positions)
+	}
+	if len(report.Cases) > 0 {
+		steps, exact, equal, positions := 0, 0, 0.0, 0
+		for _, c := range report.Cases {
+			steps, exact, positions = steps+c.Steps, exact+c.ExactSteps, positions+c.Positions
+			equal += c.Fraction * float64(c.Positions)
+		}
+		fmt.Fprintf(w, "all %d cases: %d steps against %d exact, %.1f%% of %d positions equal\n",
+			len(report.Cases), steps, exact, 100*equal/float64(positions), positions)
 	}
 	return nil
 }

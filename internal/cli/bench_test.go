@@ -35,7 +35,7 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--plot", "steps.png"}, "name the file *.svg"},
 		{[]string{"--block-cache=suffix"}, "--block-cache=suffix: unknown mode"},
 		{[]string{"--plot", "/nonexistent-mmadac-dir/x.svg"}, "folder /nonexistent-mmadac-dir does not exist"},
-		{[]string{"--model", benchTinyModel, "--cases", "x.json"}, "add --parallel-threshold or --stop-at-eos"},
+		{[]string{"--model", benchTinyModel, "--cases", "x.json"}, "add --parallel-threshold, --stop-at-eos or --block-cache"},
 		{[]string{"--model", benchTinyModel, "--backend", "interp", "--peak-backend", "tpu"}, `--peak-backend "tpu"`},
 		{[]string{"--model", benchTinyModel, "--backend", "interp", "--gen-length", "10", "--block-length", "4"}, "not a multiple"},
 	}
@@ -112,6 +112,9 @@ func TestBenchGoldenCasesTable(t *testing.T) {
 	if !strings.Contains(out, "case text/greedy-one-block: exact reproduces the golden ids") {
 		t.Errorf("golden comparison output lacks the first text case:\n%s", out)
 	}
+	if !strings.Contains(out, "all 7 cases: 63 steps against 63 exact, 100.0% of 132 positions equal") {
+		t.Errorf("golden comparison output lacks the totals line:\n%s", out)
+	}
 }
 
 func TestBenchPrefixBlockCache(t *testing.T) {
@@ -136,6 +139,17 @@ func TestBenchPrefixBlockCache(t *testing.T) {
 	}
 	if a := report.Results[1].Agreement; a == nil || a.Positions != 16 {
 		t.Errorf("prefix cache agreement %+v, want 16 positions compared", a)
+	}
+}
+
+func TestBenchBlockCacheGoldenCases(t *testing.T) {
+	out, err := runBenchArgs(t, "--model", benchTinyModel, "--backend", "interp", "--block-cache=prefix",
+		"--cases", "../../testdata/upstream-tiny/cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out, "exact reproduces the golden ids") != 7 || !strings.Contains(out, "all 7 cases:") {
+		t.Errorf("block-cache golden comparison does not cover the 7 text and mmu cases:\n%s", out)
 	}
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/mmadac/mmadac/ir"
@@ -33,9 +34,11 @@ type BlockCache struct {
 
 	mu       sync.Mutex
 	sessions map[cacheKey]Session
-	// The cache of the current block.
-	lo, hi int
-	k, v   *ir.Tensor
+	// The cache of the current block, and the ids and mask it was built
+	// from.
+	lo, hi    int
+	k, v      *ir.Tensor
+	ids, mask []int64
 	// FullSteps and BlockSteps count the two kinds of step run.
 	FullSteps, BlockSteps int
 }
@@ -106,7 +109,10 @@ func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor f
 		return nil, err
 	}
 
-	full := lo != c.lo || hi != c.hi || c.k == nil || c.k.Shape[1] != rows || c.k.Shape[3] != seq
+	// A new block, a new shape, or tokens changed outside the block (the
+	// caller started another generation) refresh the cache.
+	full := lo != c.lo || hi != c.hi || c.k == nil || c.k.Shape[1] != rows || c.k.Shape[3] != seq ||
+		!sameOutside(ids.I64(), c.ids, int(seq), lo, hi) || !slices.Equal(mask.I64(), c.mask)
 	// The recomputed rows [start, end).
 	start, end := lo, hi
 	switch {
@@ -149,11 +155,26 @@ func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor f
 	}
 	if full {
 		c.k, c.v, c.lo, c.hi = out[mmada.BlockK], out[mmada.BlockV], lo, hi
+		c.ids, c.mask = slices.Clone(ids.I64()), slices.Clone(mask.I64())
 		c.FullSteps++
 	} else {
 		c.BlockSteps++
 	}
 	return out, nil
+}
+
+// sameOutside reports whether two [rows, seq] id tensors agree everywhere
+// outside the columns [lo, hi).
+func sameOutside(a, b []int64, seq, lo, hi int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for r := 0; r < len(a); r += seq {
+		if !slices.Equal(a[r:r+lo], b[r:r+lo]) || !slices.Equal(a[r+hi:r+seq], b[r+hi:r+seq]) {
+			return false
+		}
+	}
+	return true
 }
 
 // cachedPositions lists the positions outside the recomputed rows [lo,
@@ -250,6 +271,6 @@ func (c *BlockCache) Release() error {
 		}
 		delete(c.sessions, key)
 	}
-	c.k, c.v, c.lo, c.hi = nil, nil, -1, -1
+	c.k, c.v, c.lo, c.hi, c.ids, c.mask = nil, nil, -1, -1, nil, nil
 	return first
 }

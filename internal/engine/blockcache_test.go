@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -184,5 +185,40 @@ func TestBundleFoldsT2ITemperatures(t *testing.T) {
 	p, _ = t2iParams(m, vq, T2IRequest{Params: sampler.T2IParams{Timesteps: 6, Temperature: 0.5}})
 	if p.Temperatures != nil {
 		t.Errorf("temperatures folded for 1.0 were used for a run at 0.5")
+	}
+}
+
+// TestBlockCacheRefreshesForNewTokens runs two generations of different
+// prompts but the same shapes through one cache. The second must not reuse
+// the first one's keys and values: it must equal a run on a fresh cache.
+func TestBlockCacheRefreshesForNewTokens(t *testing.T) {
+	m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendInterp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p := sampler.TextParams{Steps: 8, GenLength: 8, BlockLength: 8, Remasking: "low_confidence", MaskID: *m.Config.MaskTokenID}
+	gen := func(cache *BlockCache, prompt []int64) []int64 {
+		out, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{
+			Prompt: [][]int64{prompt}, Params: p, Noise: sampler.NewSeeded(0), Head: cache,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0]
+	}
+	shared := NewBlockCache(m)
+	defer shared.Close()
+	gen(shared, []int64{5, 6, 7, 8})
+	got := gen(shared, []int64{90, 91, 92, 93})
+
+	fresh := NewBlockCache(m)
+	defer fresh.Close()
+	want := gen(fresh, []int64{90, 91, 92, 93})
+	if !slices.Equal(got, want) {
+		t.Errorf("second generation through a used cache gave %v, a fresh cache %v", got, want)
+	}
+	if shared.FullSteps != 2 {
+		t.Errorf("%d full steps over two one-block generations, want 2", shared.FullSteps)
 	}
 }
