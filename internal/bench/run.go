@@ -39,6 +39,10 @@ type Target struct {
 	FLOPs FLOPCounter
 	// Threads is the intra-op thread count of the backend.
 	Threads int
+	// Mode, when set, names the decoding mode of the results in place of
+	// the one the scenario implies, for a model whose head approximates
+	// (the block cache).
+	Mode string
 }
 
 // FLOPCounter returns the FLOPs of one model call: rows sequences of seq
@@ -60,6 +64,12 @@ func Run(ctx context.Context, t Target, s Scenario, peak float64) (*Result, erro
 	s = s.withTokens(t.Config)
 	r := &Result{Name: t.Name, Scenario: s, Backend: t.Backend, Pipeline: t.Pipeline,
 		HeadFolding: t.Model.Head() != nil, Mode: modeName(s.Text), Threads: t.Threads}
+	if t.Mode != "" {
+		r.Mode = t.Mode
+		if m := modeName(s.Text); m != "exact" {
+			r.Mode += " + " + m
+		}
+	}
 	r.LoadBefore = loadAverage()
 
 	if err := warmUp(ctx, t, s); err != nil {

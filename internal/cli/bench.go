@@ -229,6 +229,7 @@ func runBench(ctx context.Context, o *benchOptions) error {
 				// Steps inside a block do less work than the full
 				// graph's count, so GFLOP/s would be overstated.
 				t.FLOPs = nil
+				t.Mode = o.blockCache + " block cache"
 			}
 		}
 		r, err := bench.Run(ctx, t, s, peak)
@@ -236,10 +237,6 @@ func runBench(ctx context.Context, o *benchOptions) error {
 			return err
 		}
 		if isCached {
-			r.Mode = o.blockCache + " block cache"
-			if s.Text.ParallelThreshold > 0 || s.Text.StopAtEOS {
-				r.Mode += " + " + bench.ModeName(s.Text)
-			}
 			// The cache's session would otherwise stay resident through
 			// the exact run and count in its peak memory.
 			if err := cached.cache.Release(); err != nil {
