@@ -18,6 +18,9 @@ const (
 	marginTop   = 40
 	panelGap    = 60
 	legendRow   = 18
+	// legendTop is the first legend row's offset below the lower panel,
+	// clear of the step axis label.
+	legendTop = 56
 )
 
 // seriesColors cycles over the results of one plot.
@@ -46,11 +49,12 @@ func WritePlot(w io.Writer, results []*Result) error {
 			maxTok = max(maxTok, n)
 		}
 	}
-	maxMS = niceCeil(maxMS)
-	maxTokF := niceCeil(float64(maxTok))
+	// Four grid intervals of a round size, so every tick label is round.
+	maxMS = 4 * niceCeil(maxMS/4)
+	maxTokF := 4 * max(1, niceCeil(float64(maxTok)/4))
 
 	legend := len(plotted) * legendRow
-	height := marginTop + 2*panelHeight + panelGap + 40 + legend
+	height := marginTop + 2*panelHeight + panelGap + legendTop + legend
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", plotWidth, height)
 	fmt.Fprintf(&sb, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
@@ -69,7 +73,7 @@ func WritePlot(w io.Writer, results []*Result) error {
 			tok[j] = float64(n)
 		}
 		drawLine(&sb, bottom, tok, maxTokF, maxSteps, color)
-		y := bottom + panelHeight + 40 + i*legendRow
+		y := bottom + panelHeight + legendTop + i*legendRow
 		label := fmt.Sprintf("%s, %s, %s: median %.1f ms, p90 %.1f ms, %d steps", r.Name, r.Scenario.Kind, r.Mode, r.MedianMS, r.P90MS, len(r.StepMS))
 		fmt.Fprintf(&sb, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n",
 			marginLeft, y-10, color, marginLeft+18, y, html.EscapeString(label))
@@ -105,8 +109,9 @@ func drawAxes(sb *strings.Builder, top int, title string, maxY float64, steps in
 		fmt.Fprintf(sb, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", marginLeft-6, y+4, formatTick(maxY*float64(i)/4))
 	}
 	fmt.Fprintf(sb, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", marginLeft, top, inner, panelHeight)
-	for i := 0; i <= 4; i++ {
-		step := int(math.Round(float64(steps-1) * float64(i) / 4))
+	// Step labels at a round spacing, from step 1.
+	spacing := max(1, int(niceCeil(float64(steps-1)/4)))
+	for step := 0; step < steps; step += spacing {
 		x := float64(marginLeft) + xFraction(step, steps)*float64(inner)
 		fmt.Fprintf(sb, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`+"\n", x, top+panelHeight+16, step+1)
 	}
