@@ -71,7 +71,7 @@ func mergeGathers(g *ir.Graph) {
 		axis   int64
 	}
 	first := map[key]*ir.Node{}
-	kept := g.Nodes[:0]
+	remaining := g.Nodes[:0]
 	for _, n := range g.Nodes {
 		if n.Op == "gather" {
 			k := key{n.Inputs[0], n.Inputs[1], n.Attrs.Int("axis", 0)}
@@ -81,9 +81,9 @@ func mergeGathers(g *ir.Graph) {
 			}
 			first[k] = n
 		}
-		kept = append(kept, n)
+		remaining = append(remaining, n)
 	}
-	g.Nodes = kept
+	g.Nodes = remaining
 }
 
 // removeNode returns nodes without n.

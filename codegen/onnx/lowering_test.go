@@ -213,6 +213,7 @@ func TestRMSNormFusesInORT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsInline, MicrosoftDomain: true})
 	if err != nil {
 		t.Fatal(err)
@@ -224,6 +225,7 @@ func TestRMSNormFusesInORT(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+
 	data, err := os.ReadFile(opts.OptimizedModelPath)
 	if err != nil {
 		t.Fatal(err)
@@ -232,6 +234,7 @@ func TestRMSNormFusesInORT(t *testing.T) {
 	if err := proto.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
+
 	ops := map[string]int{}
 	for _, n := range m.GetGraph().GetNode() {
 		ops[n.GetOpType()]++
@@ -247,9 +250,9 @@ func TestRMSNormFusesInORT(t *testing.T) {
 }
 
 // TestRoPEAttentionRunsNoTranspose checks the lowering of q and k ropes
-// feeding an attention: ONNX Runtime's optimised graph rotates the
-// unsplit [batch, seq, hidden] tensors and runs no transpose at all, where
-// a rope on the split heads would add two per rope.
+// feeding an attention. ONNX Runtime's optimised graph rotates the unsplit
+// [batch, seq, hidden] tensors and runs no transpose at all. A rope on the
+// split heads would add two per rope.
 func TestRoPEAttentionRunsNoTranspose(t *testing.T) {
 	if err := ort.Init(); err != nil {
 		if os.Getenv("CI") != "" {
@@ -274,6 +277,7 @@ func TestRoPEAttentionRunsNoTranspose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsInline, MicrosoftDomain: true})
 	if err != nil {
 		t.Fatal(err)
@@ -285,6 +289,7 @@ func TestRoPEAttentionRunsNoTranspose(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+
 	data, err := os.ReadFile(opts.OptimizedModelPath)
 	if err != nil {
 		t.Fatal(err)
@@ -293,6 +298,7 @@ func TestRoPEAttentionRunsNoTranspose(t *testing.T) {
 	if err := proto.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
+
 	ops := map[string]int{}
 	for _, n := range m.GetGraph().GetNode() {
 		ops[n.GetOpType()]++

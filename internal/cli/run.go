@@ -93,7 +93,7 @@ func newRunTextCmd() *cobra.Command {
 
 // noArgs rejects positional arguments. A block-cache mode written after a
 // space ("--block-cache prefix") arrives as one, because the flag takes
-// its value only after "=", so the message says so.
+// its value only after "=", so the error names the "=" form.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return nil

@@ -162,7 +162,7 @@ func sessionOptions(opts Options) (*ortgo.SessionOptions, int, error) {
 	if prefix := os.Getenv(ProfileEnv); prefix != "" {
 		// ONNX Runtime appends a timestamp and ".json" to the prefix and
 		// writes the file when the session is destroyed. It writes
-		// nothing, and says nothing, when the folder is missing.
+		// nothing and reports no error when the folder is missing.
 		if fi, err := os.Stat(filepath.Dir(prefix)); err != nil || !fi.IsDir() {
 			so.Destroy()
 			return nil, 0, fmt.Errorf("%s=%s: folder %s does not exist; create it or unset %s", ProfileEnv, prefix, filepath.Dir(prefix), ProfileEnv)
