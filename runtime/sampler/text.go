@@ -21,14 +21,14 @@ type Forward func(ids, mask *ir.Tensor) (*ir.Tensor, error)
 // TextParams are the settings of the text sampler, named as upstream's
 // generate() names them.
 type TextParams struct {
-	Steps       int
-	GenLength   int
-	BlockLength int
-	Temperature float64
-	CFGScale    float64
+	Steps       int     `json:"steps"`
+	GenLength   int     `json:"gen_length"`
+	BlockLength int     `json:"block_length"`
+	Temperature float64 `json:"temperature"`
+	CFGScale    float64 `json:"cfg_scale"`
 	// Remasking is "low_confidence" or "random".
-	Remasking string
-	MaskID    int64
+	Remasking string `json:"remasking"`
+	MaskID    int64  `json:"mask_id"`
 
 	// The fields below are opt-in accelerations beyond upstream; their
 	// zero values give upstream's exact decoding.
@@ -38,16 +38,16 @@ type TextParams struct {
 	// whose confidence exceeds the threshold, and at least the most
 	// confident one; a block ends when it has no mask left (at most
 	// BlockLength steps). Steps is then ignored.
-	ParallelThreshold float64
+	ParallelThreshold float64 `json:"parallel_threshold,omitempty"`
 	// StopAtEOS ends generation after a block once every row holds an
 	// end-of-text token (one of EOSIDs) in its generated part; the
 	// positions after it are filled with EOSIDs[0].
-	StopAtEOS bool
-	EOSIDs    []int64
+	StopAtEOS bool    `json:"stop_at_eos,omitempty"`
+	EOSIDs    []int64 `json:"eos_ids,omitempty"`
 	// Schedule, when set, holds the transfer counts per step of a block
 	// (folded at build time); it must equal NumTransfer(BlockLength,
 	// steps per block) for the run's settings.
-	Schedule []int
+	Schedule []int `json:"schedule,omitempty"`
 }
 
 // DefaultTextParams are upstream's generate() defaults.
