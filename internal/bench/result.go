@@ -77,6 +77,9 @@ type Result struct {
 
 	bytesToGo, bytesFromGo int64
 	flopRows, flopNPos     int64
+	// stepNPos holds, when the model reports it, the positions each
+	// step's head computed; FLOPs are then averaged over the steps.
+	stepNPos []int64
 }
 
 // summarize computes the statistics from the recorded steps.
@@ -98,7 +101,15 @@ func (r *Result) summarize(t Target, peak float64) {
 	r.BytesToGoPerStep = r.bytesToGo / int64(r.Steps)
 	r.BytesFromGoPerStep = r.bytesFromGo
 	if t.FLOPs != nil {
-		r.FLOPsPerStep = t.FLOPs(r.flopRows, int64(r.Scenario.SequenceLength()), r.flopNPos)
+		seq := int64(r.Scenario.SequenceLength())
+		r.FLOPsPerStep = t.FLOPs(r.flopRows, seq, r.flopNPos)
+		if len(r.stepNPos) == r.Steps {
+			total := int64(0)
+			for _, n := range r.stepNPos {
+				total += t.FLOPs(r.flopRows, seq, n)
+			}
+			r.FLOPsPerStep = total / int64(r.Steps)
+		}
 		r.GFLOPS = float64(r.FLOPsPerStep) / (r.MedianMS * 1e6)
 	}
 	if peak > 0 && r.GFLOPS > 0 {

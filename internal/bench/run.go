@@ -127,10 +127,19 @@ type stepRecorder struct {
 	bm   Model
 }
 
+// positionCounter is a model whose head computes the block's masked
+// positions only, and says how many it computed in the last step.
+type positionCounter interface {
+	LastStepPositions() int
+}
+
 func (rec *stepRecorder) record(elapsed time.Duration, unmasked int) {
 	rec.r.StepMS = append(rec.r.StepMS, float64(elapsed-rec.last)/float64(time.Millisecond))
 	rec.r.Unmasked = append(rec.r.Unmasked, unmasked)
 	rec.r.bytesToGo += rec.bm.LastStepBytes()
+	if pc, ok := rec.bm.(positionCounter); ok && pc.LastStepPositions() > 0 {
+		rec.r.stepNPos = append(rec.r.stepNPos, int64(pc.LastStepPositions()))
+	}
 	rec.last = elapsed
 }
 

@@ -130,7 +130,7 @@ func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor f
 		}
 	}
 	// The head reads the block's rows, counted from start.
-	in, _ := headInputs(blockIDs, mask, lo-start, hi-start, factor)
+	in, _ := headInputs(blockIDs, mask, span(lo-start, hi-start), factor)
 	delete(in, mmada.AttentionMask)
 	pos := ir.NewTensor(ir.I64, width)
 	for i := range pos.I64() {

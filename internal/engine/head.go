@@ -16,6 +16,8 @@ type headVariants struct {
 	sessions map[headKey]Session
 	// outBytes counts the bytes the last step moved from the backend.
 	outBytes int64
+	// positions counts the positions the last step's head computed.
+	positions int
 }
 
 type headKey struct {
@@ -57,14 +59,20 @@ func (m *TextModel) variantCols(key headKey) (Session, error) {
 	return s, nil
 }
 
-// headInputs adds the folded head's inputs to the model inputs.
-func headInputs(ids, mask *ir.Tensor, lo, hi int, factor float32) (map[string]*ir.Tensor, bool) {
-	in := map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask}
-	pos := ir.NewTensor(ir.I64, int64(hi-lo))
-	for i := range pos.I64() {
-		pos.I64()[i] = int64(lo + i)
+// span returns the positions lo, lo+1, ..., hi-1.
+func span(lo, hi int) []int64 {
+	out := make([]int64, hi-lo)
+	for i := range out {
+		out[i] = int64(lo + i)
 	}
-	in[passes.InputPositions] = pos
+	return out
+}
+
+// headInputs adds the folded head's inputs to the model inputs: the
+// positions whose head is computed, and the guidance rows and factor.
+func headInputs(ids, mask *ir.Tensor, positions []int64, factor float32) (map[string]*ir.Tensor, bool) {
+	in := map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask}
+	in[passes.InputPositions] = ir.FromI64(positions, int64(len(positions)))
 	cfg := factor != 1
 	if cfg {
 		rows := ids.Shape[0] / 2
@@ -82,10 +90,15 @@ func headInputs(ids, mask *ir.Tensor, lo, hi int, factor float32) (map[string]*i
 
 // Greedy implements sampler.Head.
 func (m *TextModel) Greedy(ids, mask *ir.Tensor, lo, hi int, factor float32) ([]int64, []float64, error) {
+	return m.GreedyAt(ids, mask, span(lo, hi), factor)
+}
+
+// GreedyAt implements sampler.PositionHead.
+func (m *TextModel) GreedyAt(ids, mask *ir.Tensor, positions []int64, factor float32) ([]int64, []float64, error) {
 	if err := m.checkIDs(ids); err != nil {
 		return nil, nil, err
 	}
-	in, cfg := headInputs(ids, mask, lo, hi, factor)
+	in, cfg := headInputs(ids, mask, positions, factor)
 	s, err := m.variant(passes.HeadGreedy, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -95,15 +108,21 @@ func (m *TextModel) Greedy(ids, mask *ir.Tensor, lo, hi int, factor float32) ([]
 		return nil, nil, err
 	}
 	m.heads.outBytes = int64(len(out["tokens"].I64())*8 + len(out["confidence"].F64())*8)
+	m.heads.positions = len(positions)
 	return out["tokens"].I64(), out["confidence"].F64(), nil
 }
 
 // Logits implements sampler.Head.
 func (m *TextModel) Logits(ids, mask *ir.Tensor, lo, hi int, factor float32) (*ir.Tensor, error) {
+	return m.LogitsAt(ids, mask, span(lo, hi), factor)
+}
+
+// LogitsAt implements sampler.PositionHead.
+func (m *TextModel) LogitsAt(ids, mask *ir.Tensor, positions []int64, factor float32) (*ir.Tensor, error) {
 	if err := m.checkIDs(ids); err != nil {
 		return nil, err
 	}
-	in, cfg := headInputs(ids, mask, lo, hi, factor)
+	in, cfg := headInputs(ids, mask, positions, factor)
 	s, err := m.variant(passes.HeadLogits, cfg)
 	if err != nil {
 		return nil, err
@@ -113,11 +132,17 @@ func (m *TextModel) Logits(ids, mask *ir.Tensor, lo, hi int, factor float32) (*i
 		return nil, err
 	}
 	m.heads.outBytes = int64(out["logits"].Len() * 4)
+	m.heads.positions = len(positions)
 	return out["logits"], nil
 }
 
 // LastStepBytes returns the bytes the last model step returned to Go.
 func (m *TextModel) LastStepBytes() int64 { return m.heads.outBytes }
+
+// LastStepPositions returns how many positions the last text step's
+// folded head computed: the block's masked positions, which the graph's
+// last layer and head are narrowed to.
+func (m *TextModel) LastStepPositions() int { return m.heads.positions }
 
 // HeadFolding reports whether the model runs with the folded sampling
 // head (the default pipeline) rather than returning full logits.

@@ -123,6 +123,18 @@ type Head interface {
 	Logits(ids, mask *ir.Tensor, lo, hi int, cfgFactor float32) (*ir.Tensor, error)
 }
 
+// PositionHead is a Head that can also compute the results of chosen
+// positions only. The sampler reads a step's results only at the block's
+// masked positions, so it asks for those: the head's per-position work
+// (the last layer's narrowed rows and the float64 softmax over the
+// vocabulary) shrinks as the block fills. Results are [rows*len(positions)]
+// or [rows, len(positions), vocab], in the order of positions.
+type PositionHead interface {
+	Head
+	GreedyAt(ids, mask *ir.Tensor, positions []int64, cfgFactor float32) (tokens []int64, conf []float64, err error)
+	LogitsAt(ids, mask *ir.Tensor, positions []int64, cfgFactor float32) (*ir.Tensor, error)
+}
+
 // stepScores gives, for row b and absolute position i of the current block,
 // the logits row, or the greedy token and confidence when the head computed
 // them.
@@ -131,11 +143,38 @@ type stepScores struct {
 	vocab  int
 	rowLen int // positions per row in logits or tokens
 	offset int // absolute position of index 0
+	// slot, when set, maps position offset+j to its index in a row of
+	// the results, for a head that computed chosen positions only.
+	slot   []int
 	tokens []int64
 	conf   []float64
 }
 
-func (s *stepScores) index(b, i int) int { return b*s.rowLen + i - s.offset }
+func (s *stepScores) index(b, i int) int {
+	if s.slot != nil {
+		return b*s.rowLen + s.slot[i-s.offset]
+	}
+	return b*s.rowLen + i - s.offset
+}
+
+// maskedPositions lists the positions of [lo, hi) that are masked in any
+// row, and for every position of the range its index in that list (-1
+// where no row is masked).
+func maskedPositions(x [][]int64, maskID int64, lo, hi int) ([]int64, []int) {
+	var positions []int64
+	slot := make([]int, hi-lo)
+	for i := lo; i < hi; i++ {
+		slot[i-lo] = -1
+		for _, row := range x {
+			if row[i] == maskID {
+				slot[i-lo] = len(positions)
+				positions = append(positions, int64(i))
+				break
+			}
+		}
+	}
+	return positions, slot
+}
 
 func (s *stepScores) row(b, i int) []float32 {
 	k := s.index(b, i)
@@ -330,6 +369,14 @@ func textScores(fwd Forward, head Head, x [][]int64, isPrompt [][]bool, mask [][
 	batch, total := len(x), len(x[0])
 	ids, m := textInputs(x, isPrompt, mask, p)
 	factor := float32(p.CFGScale + 1)
+	if ph, ok := head.(PositionHead); ok {
+		// A step with nothing masked in the block still runs the whole
+		// block, as upstream does, so that its noise draws keep their
+		// shapes.
+		if positions, slot := maskedPositions(x, p.MaskID, lo, hi); len(positions) > 0 {
+			return positionScores(ph, ids, m, positions, slot, lo, factor, p.Temperature)
+		}
+	}
 	if head != nil {
 		if p.Temperature == 0 {
 			tokens, conf, err := head.Greedy(ids, m, lo, hi, factor)
@@ -363,6 +410,22 @@ func textScores(fwd Forward, head Head, x [][]int64, isPrompt [][]bool, mask [][
 		out[i] = u + factor*(c-u)
 	}
 	return &stepScores{logits: out, vocab: vocab, rowLen: total}, nil
+}
+
+// positionScores runs a position head on the chosen positions.
+func positionScores(ph PositionHead, ids, mask *ir.Tensor, positions []int64, slot []int, lo int, factor float32, temperature float64) (*stepScores, error) {
+	if temperature == 0 {
+		tokens, conf, err := ph.GreedyAt(ids, mask, positions, factor)
+		if err != nil {
+			return nil, err
+		}
+		return &stepScores{rowLen: len(positions), offset: lo, slot: slot, tokens: tokens, conf: conf}, nil
+	}
+	l, err := ph.LogitsAt(ids, mask, positions, factor)
+	if err != nil {
+		return nil, err
+	}
+	return &stepScores{logits: l.F32(), vocab: int(l.Shape[2]), rowLen: len(positions), offset: lo, slot: slot}, nil
 }
 
 func fill(d []int64, v int64) {

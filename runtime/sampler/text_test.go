@@ -132,3 +132,130 @@ func TestT2IScheduleMatchesUpstreamCounts(t *testing.T) {
 		t.Errorf("temperatures %v: want 0.9333 first and 0 last", temps)
 	}
 }
+
+// logitsHead is a folded head over full logits: it slices the rows of
+// chosen positions out of a Forward's output. With positions set it also
+// implements PositionHead and records what it was asked for.
+type logitsHead struct {
+	fwd   Forward
+	asked [][]int64
+}
+
+func (h *logitsHead) at(ids, mask *ir.Tensor, positions []int64) (*ir.Tensor, error) {
+	all, err := h.fwd(ids, mask)
+	if err != nil {
+		return nil, err
+	}
+	rows, seq, vocab := all.Shape[0], all.Shape[1], all.Shape[2]
+	out := ir.NewTensor(ir.F32, rows, int64(len(positions)), vocab)
+	for r := int64(0); r < rows; r++ {
+		for j, p := range positions {
+			copy(out.F32()[(r*int64(len(positions))+int64(j))*vocab:], all.F32()[(r*seq+p)*vocab:(r*seq+p+1)*vocab])
+		}
+	}
+	return out, nil
+}
+
+func (h *logitsHead) greedy(l *ir.Tensor) ([]int64, []float64) {
+	vocab := int(l.Shape[2])
+	n := l.Len() / vocab
+	tokens, conf := make([]int64, n), make([]float64, n)
+	for k := range n {
+		row := l.F32()[k*vocab : (k+1)*vocab]
+		tok := argmax32(row)
+		tokens[k], conf[k] = int64(tok), softmaxProb64(row, tok)
+	}
+	return tokens, conf
+}
+
+func span64(lo, hi int) []int64 {
+	out := make([]int64, hi-lo)
+	for i := range out {
+		out[i] = int64(lo + i)
+	}
+	return out
+}
+
+func (h *logitsHead) Greedy(ids, mask *ir.Tensor, lo, hi int, f float32) ([]int64, []float64, error) {
+	l, err := h.at(ids, mask, span64(lo, hi))
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens, conf := h.greedy(l)
+	return tokens, conf, nil
+}
+
+func (h *logitsHead) Logits(ids, mask *ir.Tensor, lo, hi int, f float32) (*ir.Tensor, error) {
+	return h.at(ids, mask, span64(lo, hi))
+}
+
+// positionHead adds PositionHead to logitsHead.
+type positionHead struct{ logitsHead }
+
+func (h *positionHead) GreedyAt(ids, mask *ir.Tensor, positions []int64, f float32) ([]int64, []float64, error) {
+	h.asked = append(h.asked, positions)
+	l, err := h.at(ids, mask, positions)
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens, conf := h.greedy(l)
+	return tokens, conf, nil
+}
+
+func (h *positionHead) LogitsAt(ids, mask *ir.Tensor, positions []int64, f float32) (*ir.Tensor, error) {
+	h.asked = append(h.asked, positions)
+	return h.at(ids, mask, positions)
+}
+
+// TestPositionHeadAsksForMaskedPositions checks that a PositionHead is
+// asked for the block's masked positions only, and that greedy and
+// sampled generation give the same tokens as with a head over the whole
+// block.
+func TestPositionHeadAsksForMaskedPositions(t *testing.T) {
+	for _, temp := range []float64{0, 1} {
+		p := TextParams{Steps: 8, GenLength: 8, BlockLength: 4, Remasking: "low_confidence", MaskID: 99, Temperature: temp}
+		gen := func(h Head) [][]int64 {
+			out, err := GenerateText(context.Background(), fakeModel(100), TextRequest{
+				Prompt: [][]int64{{1, 2}, {3, 4}}, Params: p, Noise: NewSeeded(5), Head: h,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		want := gen(&logitsHead{fwd: fakeModel(100)})
+		ph := &positionHead{logitsHead{fwd: fakeModel(100)}}
+		got := gen(ph)
+		for b := range want {
+			for i := range want[b] {
+				if got[b][i] != want[b][i] {
+					t.Fatalf("temperature %g: row %d is %v with positions, %v over the whole block", temp, b, got[b], want[b])
+				}
+			}
+		}
+		// Two blocks of four positions, one unmasked per step: greedy
+		// decoding asks for 4, 3, 2 and 1 masked positions in each block.
+		if len(ph.asked) != 8 {
+			t.Fatalf("temperature %g: asked %d times (%v), want once per step (8)", temp, len(ph.asked), ph.asked)
+		}
+		for s, positions := range ph.asked {
+			// Sampling can draw the mask id itself, which leaves a
+			// position masked, so only greedy decoding fixes the count.
+			if temp == 0 && len(positions) != 4-s%4 {
+				t.Errorf("temperature %g step %d: asked for %v, want the %d masked positions", temp, s, positions, 4-s%4)
+			}
+			for _, pos := range positions {
+				if lo := 2 + 4*(s/4); pos < int64(lo) || pos >= int64(lo+4) {
+					t.Errorf("temperature %g step %d: position %d is outside the block [%d, %d)", temp, s, pos, lo, lo+4)
+				}
+			}
+		}
+		if temp == 0 {
+			// The fake model is most confident at the highest position,
+			// so the block fills from its end.
+			if first := ph.asked[1]; len(first) != 3 || first[2] != 4 {
+				t.Errorf("second step asked for %v, want [2 3 4]", first)
+			}
+		}
+	}
+}
