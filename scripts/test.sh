@@ -12,5 +12,10 @@ go test -count=1 ./...
 # tokenizers (npm) and compare them with the files the Go tests read.
 node scripts/tokenizer-ref/gen.js --check
 
+# The PyTorch peer of the benchmarks must reproduce upstream's golden
+# logits and generations, or its timings compare against the wrong model.
+bash bench/setup-peers.sh
+/usr/bin/python3 bench/test_mmada_torch.py
+
 # The browser test of `mmadac serve`: headless Chromium on loopback.
 bash internal/serve/browsertest/run.sh
