@@ -42,16 +42,17 @@ type Result struct {
 	MeanMS   float64 `json:"step_ms_mean"`
 
 	// FLOPsPerStep counts the floating-point operations of one model call
-	// from the graph that ran (passes.Stats at the run's sizes); 0 when
-	// unknown.
-	FLOPsPerStep int64 `json:"flops_per_step"`
+	// from the graph that ran (passes.Stats at the run's sizes); 0, and
+	// left out of the JSON, when unknown.
+	FLOPsPerStep int64 `json:"flops_per_step,omitempty"`
 	// GFLOPS is FLOPsPerStep over the median step latency, host work of
 	// the sampler included.
-	GFLOPS float64 `json:"gflops"`
+	GFLOPS float64 `json:"gflops,omitempty"`
 	// PeakGFLOPS is the calibrated matrix-product peak and PeakFraction
-	// GFLOPS over it; both 0 when no peak was given.
-	PeakGFLOPS   float64 `json:"peak_gflops"`
-	PeakFraction float64 `json:"peak_fraction"`
+	// GFLOPS over it; both 0, and left out of the JSON, when no peak was
+	// given.
+	PeakGFLOPS   float64 `json:"peak_gflops,omitempty"`
+	PeakFraction float64 `json:"peak_fraction,omitempty"`
 
 	// PeakRSSBytes is the process's resident-set high-water mark during
 	// the run (reset before it where the kernel allows; see peakRSS).

@@ -147,6 +147,9 @@ func runBench(ctx context.Context, o *benchOptions) error {
 	if err := checkBlockCache(o.blockCache); err != nil {
 		return err
 	}
+	if o.cases != "" && o.plot != "" {
+		return usagef("--plot draws the steps of the scenarios; --cases runs none, so drop one of them")
+	}
 	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") {
 		return usagef("--plot %s: the plot is SVG; name the file *.svg", o.plot)
 	}

@@ -34,6 +34,7 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--parallel-threshold", "1.5"}, "--parallel-threshold 1.5"},
 		{[]string{"--plot", "steps.png"}, "name the file *.svg"},
 		{[]string{"--block-cache=suffix"}, "--block-cache=suffix: unknown mode"},
+		{[]string{"--cases", "x.json", "--plot", "x.svg"}, "--cases runs none"},
 		{[]string{"--plot", "/nonexistent-mmadac-dir/x.svg"}, "folder /nonexistent-mmadac-dir does not exist"},
 		{[]string{"--model", benchTinyModel, "--cases", "x.json"}, "add --parallel-threshold, --stop-at-eos or --block-cache"},
 		{[]string{"--model", benchTinyModel, "--backend", "interp", "--peak-backend", "tpu"}, `--peak-backend "tpu"`},
