@@ -148,11 +148,18 @@ func TestRunT2IAndForwardOnTinyModel(t *testing.T) {
 	if sum != 16 {
 		t.Errorf("t2i steps unmasked %d positions in all, want all 16", sum)
 	}
-	// The folded head returns the softmax over the 64 codes of the 16
-	// image positions of the one conditional row; full logits would be 2
-	// rows (guidance) of 4+3+16+2 positions over the vocabulary of 320.
-	if want := int64(16 * 64 * 4); r.BytesToGoPerStep != want {
-		t.Errorf("t2i moved %d bytes to Go per step, want the folded head's %d (full logits: %d)", r.BytesToGoPerStep, want, 2*25*320*4)
+	// The folded head returns the softmax over the 64 codes of the image
+	// positions still masked at each step, of the one conditional row:
+	// all 16 at the first step, then those the last step left masked.
+	// Full logits would be 2 rows (guidance) of 4+3+16+2 positions over
+	// the vocabulary of 320.
+	masked, total := 16, int64(0)
+	for _, n := range r.Unmasked {
+		total += int64(masked * 64 * 4)
+		masked -= n
+	}
+	if want := total / int64(r.Steps); r.BytesToGoPerStep != want {
+		t.Errorf("t2i moved %d bytes to Go per step, want the folded head's %d for the masked positions (full logits: %d)", r.BytesToGoPerStep, want, 2*25*320*4)
 	}
 
 	f, _ := DefaultScenario(KindForward)

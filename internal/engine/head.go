@@ -152,15 +152,17 @@ func (m *TextModel) HeadFolding() bool { return !m.passOpts.None && !m.noHead }
 // head: image positions and codebook columns only, guidance and softmax in
 // the graph.
 func (m *TextModel) Probs(ids, mask *ir.Tensor, first, n int, col int64, k int, guidance float64) (*ir.Tensor, error) {
+	return m.ProbsAt(ids, mask, span(first, first+n), col, k, guidance)
+}
+
+// ProbsAt implements sampler.ProbsPositionHead: the probs variant at the
+// given image positions only.
+func (m *TextModel) ProbsAt(ids, mask *ir.Tensor, positions []int64, col int64, k int, guidance float64) (*ir.Tensor, error) {
 	if err := m.checkIDs(ids); err != nil {
 		return nil, err
 	}
 	in := map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask}
-	pos := ir.NewTensor(ir.I64, int64(n))
-	for i := range pos.I64() {
-		pos.I64()[i] = int64(first + i)
-	}
-	in[passes.InputPositions] = pos
+	in[passes.InputPositions] = ir.FromI64(positions, int64(len(positions)))
 	cfg := guidance > 0
 	if cfg {
 		rows := ids.Shape[0] / 2
@@ -182,5 +184,6 @@ func (m *TextModel) Probs(ids, mask *ir.Tensor, first, n int, col int64, k int, 
 		return nil, err
 	}
 	m.heads.outBytes = int64(out["probs"].Len() * 4)
+	m.heads.positions = len(positions)
 	return out["probs"], nil
 }

@@ -114,6 +114,15 @@ type ProbsHead interface {
 	Probs(ids, mask *ir.Tensor, first, n int, col int64, k int, guidance float64) (*ir.Tensor, error)
 }
 
+// ProbsPositionHead is a ProbsHead that can also compute chosen image
+// positions only (absolute sequence positions), returning [rows,
+// len(positions), k]. A step reads the probabilities of masked positions
+// only, so the sampler asks for those, fewer as the image fills in.
+type ProbsPositionHead interface {
+	ProbsHead
+	ProbsAt(ids, mask *ir.Tensor, positions []int64, col int64, k int, guidance float64) (*ir.Tensor, error)
+}
+
 // fixedConfidence is the confidence of a position whose code is already
 // known. Upstream uses the largest finite value of the logits' dtype:
 // float32 in the fp32 reference model and here, where every backend
@@ -164,7 +173,7 @@ func GenerateImageCodes(ctx context.Context, fwd Forward, req T2IRequest) ([][]i
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		probs, err := t2iProbs(fwd, ids, req, &scratch)
+		probs, err := t2iProbs(fwd, ids, cur, req, &scratch)
 		if err != nil {
 			return nil, fmt.Errorf("t2i step %d: %w", step, err)
 		}
@@ -306,15 +315,62 @@ func (s *probsScratch) rows(batch, n, k int, data []float32) [][][]float32 {
 		}
 		data = s.data
 	}
+	views := s.viewsOf(batch, n)
+	for b := range views {
+		for i := range n {
+			s.views[b][i] = data[(b*n+i)*k : (b*n+i+1)*k]
+		}
+	}
+	return s.views
+}
+
+// slots returns [batch][n] views into data, which holds the rows of the
+// computed positions only, npos per batch row: position i reads slot[i],
+// and a position with slot -1 gets no row (its code is fixed, so no step
+// reads it).
+func (s *probsScratch) slots(batch, n, k int, slot []int, npos int, data []float32) [][][]float32 {
+	views := s.viewsOf(batch, n)
+	for b := range views {
+		for i := range n {
+			if slot[i] < 0 {
+				views[b][i] = nil
+				continue
+			}
+			off := (b*npos + slot[i]) * k
+			views[b][i] = data[off : off+k]
+		}
+	}
+	return views
+}
+
+// maskedImagePositions lists the absolute positions (first plus the image
+// index) of the image positions that cur, the codes or MaskID per row,
+// marks masked in any row, and for every image position its index in that
+// list (-1 where every row holds a code). cur is the sampler's own record,
+// so every position a step reads gets a row.
+func maskedImagePositions(cur [][]int64, maskID int64, first int) ([]int64, []int) {
+	n := len(cur[0])
+	var positions []int64
+	slot := make([]int, n)
+	for i := range n {
+		slot[i] = -1
+		for _, row := range cur {
+			if row[i] == maskID {
+				slot[i] = len(positions)
+				positions = append(positions, int64(first+i))
+				break
+			}
+		}
+	}
+	return positions, slot
+}
+
+// viewsOf returns the [batch][n] view slices, kept from call to call.
+func (s *probsScratch) viewsOf(batch, n int) [][][]float32 {
 	if len(s.views) != batch || len(s.views[0]) != n {
 		s.views = make([][][]float32, batch)
 		for b := range s.views {
 			s.views[b] = make([][]float32, n)
-		}
-	}
-	for b := range s.views {
-		for i := range n {
-			s.views[b][i] = data[(b*n+i)*k : (b*n+i+1)*k]
 		}
 	}
 	return s.views
@@ -323,7 +379,7 @@ func (s *probsScratch) rows(batch, n, k int, data []float32) [][][]float32 {
 // t2iProbs runs the model and returns, per row and image position, the
 // float32 softmax over the codebook columns of the (guided) logits,
 // [B][N][K]. The rows live in scratch until the next step.
-func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest, scratch *probsScratch) ([][][]float32, error) {
+func t2iProbs(fwd Forward, ids, cur [][]int64, req T2IRequest, scratch *probsScratch) ([][][]float32, error) {
 	p := req.Params
 	batch, length := len(ids), len(ids[0])
 	guided := p.GuidanceScale > 0
@@ -348,6 +404,15 @@ func t2iProbs(fwd Forward, ids [][]int64, req T2IRequest, scratch *probsScratch)
 	}
 	n, k := p.NumImageTokens, p.CodebookSize
 	first := length - n - 1
+	if ph, ok := req.Head.(ProbsPositionHead); ok {
+		if positions, slot := maskedImagePositions(cur, p.MaskID, first); len(positions) > 0 && len(positions) < n {
+			pr, err := ph.ProbsAt(in, mask, positions, p.ImageTokenOffset, k, p.GuidanceScale)
+			if err != nil {
+				return nil, err
+			}
+			return scratch.slots(batch, n, k, slot, len(positions), pr.F32()), nil
+		}
+	}
 	if req.Head != nil {
 		pr, err := req.Head.Probs(in, mask, first, n, p.ImageTokenOffset, k, p.GuidanceScale)
 		if err != nil {

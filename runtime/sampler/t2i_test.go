@@ -377,3 +377,103 @@ func TestGenerateImageCodesRejects(t *testing.T) {
 		})
 	}
 }
+
+// wavyForward scores every code of every position differently, so that
+// sampling and re-masking depend on the probabilities of each position.
+func wavyForward(ids, mask *ir.Tensor) (*ir.Tensor, error) {
+	rows, length := ids.Shape[0], ids.Shape[1]
+	out := ir.NewTensor(ir.F32, rows, length, fakeVocab)
+	for k := range out.F32() {
+		out.F32()[k] = float32(math.Sin(float64(k)*0.37)) * 3
+	}
+	return out, nil
+}
+
+// probsHeads folds the t2i head over a Forward on the host, as the graph
+// does: guided logits of the codebook columns, then softmax32.
+type probsHeads struct {
+	fwd   Forward
+	asked [][]int64
+}
+
+func (h *probsHeads) at(ids, mask *ir.Tensor, positions []int64, col int64, k int, g float64) (*ir.Tensor, error) {
+	all, err := h.fwd(ids, mask)
+	if err != nil {
+		return nil, err
+	}
+	rows, length, vocab := int(all.Shape[0]), int(all.Shape[1]), int(all.Shape[2])
+	batch := rows
+	if g > 0 {
+		batch = rows / 2
+	}
+	out := ir.NewTensor(ir.F32, int64(batch), int64(len(positions)), int64(k))
+	row := make([]float32, k)
+	for b := range batch {
+		for j, p := range positions {
+			at := func(r int) []float32 {
+				off := (r*length+int(p))*vocab + int(col)
+				return all.F32()[off : off+k]
+			}
+			cond := at(b)
+			copy(row, cond)
+			if g > 0 {
+				uncond := at(batch + b)
+				for c := range row {
+					row[c] = float32(float32(1+g)*cond[c]) - float32(float32(g)*uncond[c])
+				}
+			}
+			softmax32(out.F32()[(b*len(positions)+j)*k:(b*len(positions)+j+1)*k], row)
+		}
+	}
+	return out, nil
+}
+
+func (h *probsHeads) Probs(ids, mask *ir.Tensor, first, n int, col int64, k int, g float64) (*ir.Tensor, error) {
+	return h.at(ids, mask, span64(first, first+n), col, k, g)
+}
+
+// probsPositionHeads adds ProbsPositionHead to probsHeads.
+type probsPositionHeads struct{ probsHeads }
+
+func (h *probsPositionHeads) ProbsAt(ids, mask *ir.Tensor, positions []int64, col int64, k int, g float64) (*ir.Tensor, error) {
+	h.asked = append(h.asked, positions)
+	return h.at(ids, mask, positions, col, k, g)
+}
+
+// TestProbsPositionHeadAsksForMaskedPositions checks that a position head
+// is asked for the masked image positions only, after the first step, and
+// that the codes equal those of a head over every image position.
+func TestProbsPositionHeadAsksForMaskedPositions(t *testing.T) {
+	gen := func(h ProbsHead) [][]int64 {
+		req := fakeRequest(2)
+		req.Head = h
+		codes, err := GenerateImageCodes(context.Background(), wavyForward, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return codes
+	}
+	want := gen(&probsHeads{fwd: wavyForward})
+	ph := &probsPositionHeads{probsHeads{fwd: wavyForward}}
+	got := gen(ph)
+	for b := range want {
+		if !slices.Equal(got[b], want[b]) {
+			t.Errorf("row %d: codes %v with positions, %v over every image position", b, got[b], want[b])
+		}
+	}
+	// The first step has every position masked and runs the whole image;
+	// the later ones ask for fewer positions, all inside the image.
+	if len(ph.asked) == 0 || len(ph.asked) > fakeParams().Timesteps-1 {
+		t.Fatalf("asked %d times (%v), want once for each later step with some code fixed", len(ph.asked), ph.asked)
+	}
+	for s, positions := range ph.asked {
+		if len(positions) == 0 || len(positions) >= fakeImage {
+			t.Errorf("call %d asked for %v, want some but not all of the %d image positions", s, positions, fakeImage)
+		}
+		for _, p := range positions {
+			if p < fakeImageAt || p >= fakeImageAt+fakeImage {
+				t.Errorf("call %d: position %d is outside the image [%d, %d)", s, p, fakeImageAt, fakeImageAt+fakeImage)
+			}
+		}
+	}
+}
