@@ -128,7 +128,7 @@ type stepRecorder struct {
 }
 
 // positionCounter is a model whose head computes the block's masked
-// positions only, and says how many it computed in the last step.
+// positions only, and reports how many it computed in the last step.
 type positionCounter interface {
 	LastStepPositions() int
 }

@@ -117,7 +117,7 @@ type ProbsHead interface {
 // ProbsPositionHead is a ProbsHead that can also compute chosen image
 // positions only (absolute sequence positions), returning [rows,
 // len(positions), k]. A step reads the probabilities of masked positions
-// only, so the sampler asks for those, fewer as the image fills in.
+// only, so the sampler requests those, fewer as the image fills in.
 type ProbsPositionHead interface {
 	ProbsHead
 	ProbsAt(ids, mask *ir.Tensor, positions []int64, col int64, k int, guidance float64) (*ir.Tensor, error)
@@ -324,10 +324,10 @@ func (s *probsScratch) rows(batch, n, k int, data []float32) [][][]float32 {
 	return s.views
 }
 
-// slots returns [batch][n] views into data, which holds the rows of the
-// computed positions only, npos per batch row: position i reads slot[i],
-// and a position with slot -1 gets no row (its code is fixed, so no step
-// reads it).
+// slots returns [batch][n] views into data, which holds npos rows per
+// batch row, one per computed position. Position i reads row slot[i]. A
+// position with slot -1 gets no row, because its code is fixed and no step
+// reads it.
 func (s *probsScratch) slots(batch, n, k int, slot []int, npos int, data []float32) [][][]float32 {
 	views := s.viewsOf(batch, n)
 	for b := range views {
@@ -344,10 +344,10 @@ func (s *probsScratch) slots(batch, n, k int, slot []int, npos int, data []float
 }
 
 // maskedImagePositions lists the absolute positions (first plus the image
-// index) of the image positions that cur, the codes or MaskID per row,
-// marks masked in any row, and for every image position its index in that
-// list (-1 where every row holds a code). cur is the sampler's own record,
-// so every position a step reads gets a row.
+// index) of the image positions masked in any row of cur, which holds the
+// codes or MaskID per row. It also returns, for every image position, its
+// index in that list, or -1 where every row holds a code. cur is the
+// sampler's own record, so every position a step reads gets a row.
 func maskedImagePositions(cur [][]int64, maskID int64, first int) ([]int64, []int) {
 	n := len(cur[0])
 	var positions []int64
