@@ -125,7 +125,7 @@ type Head interface {
 
 // PositionHead is a Head that can also compute the results of chosen
 // positions only. The sampler reads a step's results only at the block's
-// masked positions, so it asks for those: the head's per-position work
+// masked positions, so it requests those: the head's per-position work
 // (the last layer's narrowed rows and the float64 softmax over the
 // vocabulary) shrinks as the block fills. Results are [rows*len(positions)]
 // or [rows, len(positions), vocab], in the order of positions.
