@@ -8,6 +8,7 @@ import (
 	"github.com/mmadac/mmadac/ir"
 	"github.com/mmadac/mmadac/models/mmada"
 	"github.com/mmadac/mmadac/passes"
+	"github.com/mmadac/mmadac/runtime/sampler"
 )
 
 // Block-cache modes, after Fast-dLLM's two caches.
@@ -48,6 +49,13 @@ type cacheKey struct {
 	cfg  bool
 	rows int64
 }
+
+// The samplers ask both heads for the block's masked positions only.
+var (
+	_ sampler.PositionHead      = (*BlockCache)(nil)
+	_ sampler.PositionHead      = (*TextModel)(nil)
+	_ sampler.ProbsPositionHead = (*TextModel)(nil)
+)
 
 // NewBlockCache wraps a loaded model in a dual cache.
 func NewBlockCache(m *TextModel) *BlockCache {
@@ -97,7 +105,7 @@ func (c *BlockCache) session(key cacheKey) (Session, error) {
 // nothing cached, and the step's fresh keys and values become the cache.
 // Later steps of the block recompute the block (and in prefix mode the
 // rows after it) against that cache.
-func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor float32) (map[string]*ir.Tensor, error) {
+func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, positions []int64, factor float32) (map[string]*ir.Tensor, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.m.checkIDs(ids); err != nil {
@@ -129,8 +137,12 @@ func (c *BlockCache) run(mode string, ids, mask *ir.Tensor, lo, hi int, factor f
 			copy(blockIDs.I64()[r*width:(r+1)*width], ids.I64()[r*seq+int64(start):r*seq+int64(end)])
 		}
 	}
-	// The head reads the block's rows, counted from start.
-	in, _ := headInputs(blockIDs, mask, span(lo-start, hi-start), factor)
+	// The head reads the given rows of the block, counted from start.
+	rel := make([]int64, len(positions))
+	for i, p := range positions {
+		rel[i] = p - int64(start)
+	}
+	in, _ := headInputs(blockIDs, mask, rel, factor)
 	delete(in, mmada.AttentionMask)
 	pos := ir.NewTensor(ir.I64, width)
 	for i := range pos.I64() {
@@ -228,7 +240,13 @@ func blockBias(mask *ir.Tensor, lo, hi int) *ir.Tensor {
 
 // Greedy implements sampler.Head.
 func (c *BlockCache) Greedy(ids, mask *ir.Tensor, lo, hi int, factor float32) ([]int64, []float64, error) {
-	out, err := c.run(passes.HeadGreedy, ids, mask, lo, hi, factor)
+	return c.GreedyAt(ids, mask, lo, hi, span(lo, hi), factor)
+}
+
+// GreedyAt implements sampler.PositionHead: the head at the block's masked
+// positions only.
+func (c *BlockCache) GreedyAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, factor float32) ([]int64, []float64, error) {
+	out, err := c.run(passes.HeadGreedy, ids, mask, lo, hi, positions, factor)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,7 +256,12 @@ func (c *BlockCache) Greedy(ids, mask *ir.Tensor, lo, hi int, factor float32) ([
 
 // Logits implements sampler.Head.
 func (c *BlockCache) Logits(ids, mask *ir.Tensor, lo, hi int, factor float32) (*ir.Tensor, error) {
-	out, err := c.run(passes.HeadLogits, ids, mask, lo, hi, factor)
+	return c.LogitsAt(ids, mask, lo, hi, span(lo, hi), factor)
+}
+
+// LogitsAt implements sampler.PositionHead.
+func (c *BlockCache) LogitsAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, factor float32) (*ir.Tensor, error) {
+	out, err := c.run(passes.HeadLogits, ids, mask, lo, hi, positions, factor)
 	if err != nil {
 		return nil, err
 	}

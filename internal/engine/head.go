@@ -90,11 +90,11 @@ func headInputs(ids, mask *ir.Tensor, positions []int64, factor float32) (map[st
 
 // Greedy implements sampler.Head.
 func (m *TextModel) Greedy(ids, mask *ir.Tensor, lo, hi int, factor float32) ([]int64, []float64, error) {
-	return m.GreedyAt(ids, mask, span(lo, hi), factor)
+	return m.GreedyAt(ids, mask, lo, hi, span(lo, hi), factor)
 }
 
 // GreedyAt implements sampler.PositionHead.
-func (m *TextModel) GreedyAt(ids, mask *ir.Tensor, positions []int64, factor float32) ([]int64, []float64, error) {
+func (m *TextModel) GreedyAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, factor float32) ([]int64, []float64, error) {
 	if err := m.checkIDs(ids); err != nil {
 		return nil, nil, err
 	}
@@ -114,11 +114,11 @@ func (m *TextModel) GreedyAt(ids, mask *ir.Tensor, positions []int64, factor flo
 
 // Logits implements sampler.Head.
 func (m *TextModel) Logits(ids, mask *ir.Tensor, lo, hi int, factor float32) (*ir.Tensor, error) {
-	return m.LogitsAt(ids, mask, span(lo, hi), factor)
+	return m.LogitsAt(ids, mask, lo, hi, span(lo, hi), factor)
 }
 
 // LogitsAt implements sampler.PositionHead.
-func (m *TextModel) LogitsAt(ids, mask *ir.Tensor, positions []int64, factor float32) (*ir.Tensor, error) {
+func (m *TextModel) LogitsAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, factor float32) (*ir.Tensor, error) {
 	if err := m.checkIDs(ids); err != nil {
 		return nil, err
 	}

@@ -131,8 +131,10 @@ type Head interface {
 // or [rows, len(positions), vocab], in the order of positions.
 type PositionHead interface {
 	Head
-	GreedyAt(ids, mask *ir.Tensor, positions []int64, cfgFactor float32) (tokens []int64, conf []float64, err error)
-	LogitsAt(ids, mask *ir.Tensor, positions []int64, cfgFactor float32) (*ir.Tensor, error)
+	// GreedyAt and LogitsAt take the block [lo, hi) too, which the
+	// positions lie in: a head that caches per block needs it.
+	GreedyAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, cfgFactor float32) (tokens []int64, conf []float64, err error)
+	LogitsAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, cfgFactor float32) (*ir.Tensor, error)
 }
 
 // stepScores gives, for row b and absolute position i of the current block,
@@ -374,7 +376,7 @@ func textScores(fwd Forward, head Head, x [][]int64, isPrompt [][]bool, mask [][
 		// block, as upstream does, so that its noise draws keep their
 		// shapes.
 		if positions, slot := maskedPositions(x, p.MaskID, lo, hi); len(positions) > 0 {
-			return positionScores(ph, ids, m, positions, slot, lo, factor, p.Temperature)
+			return positionScores(ph, ids, m, lo, hi, positions, slot, factor, p.Temperature)
 		}
 	}
 	if head != nil {
@@ -413,15 +415,15 @@ func textScores(fwd Forward, head Head, x [][]int64, isPrompt [][]bool, mask [][
 }
 
 // positionScores runs a position head on the chosen positions.
-func positionScores(ph PositionHead, ids, mask *ir.Tensor, positions []int64, slot []int, lo int, factor float32, temperature float64) (*stepScores, error) {
+func positionScores(ph PositionHead, ids, mask *ir.Tensor, lo, hi int, positions []int64, slot []int, factor float32, temperature float64) (*stepScores, error) {
 	if temperature == 0 {
-		tokens, conf, err := ph.GreedyAt(ids, mask, positions, factor)
+		tokens, conf, err := ph.GreedyAt(ids, mask, lo, hi, positions, factor)
 		if err != nil {
 			return nil, err
 		}
 		return &stepScores{rowLen: len(positions), offset: lo, slot: slot, tokens: tokens, conf: conf}, nil
 	}
-	l, err := ph.LogitsAt(ids, mask, positions, factor)
+	l, err := ph.LogitsAt(ids, mask, lo, hi, positions, factor)
 	if err != nil {
 		return nil, err
 	}

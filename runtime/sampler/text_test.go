@@ -192,7 +192,7 @@ func (h *logitsHead) Logits(ids, mask *ir.Tensor, lo, hi int, f float32) (*ir.Te
 // positionHead adds PositionHead to logitsHead.
 type positionHead struct{ logitsHead }
 
-func (h *positionHead) GreedyAt(ids, mask *ir.Tensor, positions []int64, f float32) ([]int64, []float64, error) {
+func (h *positionHead) GreedyAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, f float32) ([]int64, []float64, error) {
 	h.asked = append(h.asked, positions)
 	l, err := h.at(ids, mask, positions)
 	if err != nil {
@@ -202,7 +202,7 @@ func (h *positionHead) GreedyAt(ids, mask *ir.Tensor, positions []int64, f float
 	return tokens, conf, nil
 }
 
-func (h *positionHead) LogitsAt(ids, mask *ir.Tensor, positions []int64, f float32) (*ir.Tensor, error) {
+func (h *positionHead) LogitsAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, f float32) (*ir.Tensor, error) {
 	h.asked = append(h.asked, positions)
 	return h.at(ids, mask, positions)
 }
