@@ -50,7 +50,7 @@ type cacheKey struct {
 	rows int64
 }
 
-// The samplers ask both heads for the block's masked positions only.
+// The samplers request the masked positions only from both heads.
 var (
 	_ sampler.PositionHead      = (*BlockCache)(nil)
 	_ sampler.PositionHead      = (*TextModel)(nil)
