@@ -259,9 +259,6 @@ func runForward(t Target, s Scenario, r *Result) error {
 	return nil
 }
 
-// ModeName names the decoding mode of text parameters.
-func ModeName(p sampler.TextParams) string { return modeName(p) }
-
 // modeName names the decoding mode of text parameters.
 func modeName(p sampler.TextParams) string {
 	switch {
