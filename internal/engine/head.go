@@ -68,6 +68,17 @@ func span(lo, hi int) []int64 {
 	return out
 }
 
+// addGuidanceRows adds the batch rows of the two guidance branches: the
+// conditional rows first, then the unconditional ones.
+func addGuidanceRows(in map[string]*ir.Tensor, ids *ir.Tensor) {
+	rows := ids.Shape[0] / 2
+	cr, ur := ir.NewTensor(ir.I64, rows), ir.NewTensor(ir.I64, rows)
+	for i := int64(0); i < rows; i++ {
+		cr.I64()[i], ur.I64()[i] = i, rows+i
+	}
+	in[passes.InputCondRows], in[passes.InputUncondRows] = cr, ur
+}
+
 // headInputs adds the folded head's inputs to the model inputs: the
 // positions whose head is computed, and the guidance rows and factor.
 func headInputs(ids, mask *ir.Tensor, positions []int64, factor float32) (map[string]*ir.Tensor, bool) {
@@ -75,12 +86,7 @@ func headInputs(ids, mask *ir.Tensor, positions []int64, factor float32) (map[st
 	in[passes.InputPositions] = ir.FromI64(positions, int64(len(positions)))
 	cfg := factor != 1
 	if cfg {
-		rows := ids.Shape[0] / 2
-		cr, ur := ir.NewTensor(ir.I64, rows), ir.NewTensor(ir.I64, rows)
-		for i := int64(0); i < rows; i++ {
-			cr.I64()[i], ur.I64()[i] = i, rows+i
-		}
-		in[passes.InputCondRows], in[passes.InputUncondRows] = cr, ur
+		addGuidanceRows(in, ids)
 		f := ir.NewTensor(ir.F32)
 		f.F32()[0] = factor
 		in[passes.InputCFGFactor] = f
@@ -165,12 +171,7 @@ func (m *TextModel) ProbsAt(ids, mask *ir.Tensor, positions []int64, col int64, 
 	in[passes.InputPositions] = ir.FromI64(positions, int64(len(positions)))
 	cfg := guidance > 0
 	if cfg {
-		rows := ids.Shape[0] / 2
-		cr, ur := ir.NewTensor(ir.I64, rows), ir.NewTensor(ir.I64, rows)
-		for i := int64(0); i < rows; i++ {
-			cr.I64()[i], ur.I64()[i] = i, rows+i
-		}
-		in[passes.InputCondRows], in[passes.InputUncondRows] = cr, ur
+		addGuidanceRows(in, ids)
 		a, b := ir.NewTensor(ir.F32), ir.NewTensor(ir.F32)
 		a.F32()[0], b.F32()[0] = float32(1+guidance), float32(guidance)
 		in[passes.InputCFGCond], in[passes.InputCFGUncond] = a, b

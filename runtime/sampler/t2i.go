@@ -343,28 +343,6 @@ func (s *probsScratch) slots(batch, n, k int, slot []int, npos int, data []float
 	return views
 }
 
-// maskedImagePositions lists the absolute positions (first plus the image
-// index) of the image positions masked in any row of cur, which holds the
-// codes or MaskID per row. It also returns, for every image position, its
-// index in that list, or -1 where every row holds a code. cur is the
-// sampler's own record, so every position a step reads gets a row.
-func maskedImagePositions(cur [][]int64, maskID int64, first int) ([]int64, []int) {
-	n := len(cur[0])
-	var positions []int64
-	slot := make([]int, n)
-	for i := range n {
-		slot[i] = -1
-		for _, row := range cur {
-			if row[i] == maskID {
-				slot[i] = len(positions)
-				positions = append(positions, int64(first+i))
-				break
-			}
-		}
-	}
-	return positions, slot
-}
-
 // viewsOf returns the [batch][n] view slices, kept from call to call.
 func (s *probsScratch) viewsOf(batch, n int) [][][]float32 {
 	if len(s.views) != batch || len(s.views[0]) != n {
@@ -405,7 +383,13 @@ func t2iProbs(fwd Forward, ids, cur [][]int64, req T2IRequest, scratch *probsScr
 	n, k := p.NumImageTokens, p.CodebookSize
 	first := length - n - 1
 	if ph, ok := req.Head.(ProbsPositionHead); ok {
-		if positions, slot := maskedImagePositions(cur, p.MaskID, first); len(positions) > 0 && len(positions) < n {
+		// cur is the sampler's own record of codes (MaskID where masked),
+		// so every position a step reads gets a row. Its image indices
+		// become sequence positions for the head.
+		if positions, slot := maskedPositions(cur, p.MaskID, 0, n); len(positions) > 0 && len(positions) < n {
+			for j := range positions {
+				positions[j] += int64(first)
+			}
 			pr, err := ph.ProbsAt(in, mask, positions, p.ImageTokenOffset, k, p.GuidanceScale)
 			if err != nil {
 				return nil, err
