@@ -392,8 +392,8 @@ func wavyForward(ids, mask *ir.Tensor) (*ir.Tensor, error) {
 // probsHeads folds the t2i head over a Forward on the host, as the graph
 // does: guided logits of the codebook columns, then softmax32.
 type probsHeads struct {
-	fwd   Forward
-	asked [][]int64
+	fwd       Forward
+	requested [][]int64
 }
 
 func (h *probsHeads) at(ids, mask *ir.Tensor, positions []int64, col int64, k int, g float64) (*ir.Tensor, error) {
@@ -436,12 +436,12 @@ func (h *probsHeads) Probs(ids, mask *ir.Tensor, first, n int, col int64, k int,
 type probsPositionHeads struct{ probsHeads }
 
 func (h *probsPositionHeads) ProbsAt(ids, mask *ir.Tensor, positions []int64, col int64, k int, g float64) (*ir.Tensor, error) {
-	h.asked = append(h.asked, positions)
+	h.requested = append(h.requested, positions)
 	return h.at(ids, mask, positions, col, k, g)
 }
 
 // TestProbsPositionHeadAsksForMaskedPositions checks that a position head
-// is asked for the masked image positions only, after the first step, and
+// is requested for the masked image positions only, after the first step, and
 // that the codes equal those of a head over every image position.
 func TestProbsPositionHeadAsksForMaskedPositions(t *testing.T) {
 	gen := func(h ProbsHead) [][]int64 {
@@ -463,12 +463,12 @@ func TestProbsPositionHeadAsksForMaskedPositions(t *testing.T) {
 	}
 	// The first step has every position masked and runs the whole image;
 	// the later ones ask for fewer positions, all inside the image.
-	if len(ph.asked) == 0 || len(ph.asked) > fakeParams().Timesteps-1 {
-		t.Fatalf("asked %d times (%v), want once for each later step with some code fixed", len(ph.asked), ph.asked)
+	if len(ph.requested) == 0 || len(ph.requested) > fakeParams().Timesteps-1 {
+		t.Fatalf("requested %d times (%v), want once for each later step with some code fixed", len(ph.requested), ph.requested)
 	}
-	for s, positions := range ph.asked {
+	for s, positions := range ph.requested {
 		if len(positions) == 0 || len(positions) >= fakeImage {
-			t.Errorf("call %d asked for %v, want some but not all of the %d image positions", s, positions, fakeImage)
+			t.Errorf("call %d requested for %v, want some but not all of the %d image positions", s, positions, fakeImage)
 		}
 		for _, p := range positions {
 			if p < fakeImageAt || p >= fakeImageAt+fakeImage {

@@ -135,10 +135,10 @@ func TestT2IScheduleMatchesUpstreamCounts(t *testing.T) {
 
 // logitsHead is a folded head over full logits: it slices the rows of
 // chosen positions out of a Forward's output. With positions set it also
-// implements PositionHead and records what it was asked for.
+// implements PositionHead and records what it was requested for.
 type logitsHead struct {
-	fwd   Forward
-	asked [][]int64
+	fwd       Forward
+	requested [][]int64
 }
 
 func (h *logitsHead) at(ids, mask *ir.Tensor, positions []int64) (*ir.Tensor, error) {
@@ -193,7 +193,7 @@ func (h *logitsHead) Logits(ids, mask *ir.Tensor, lo, hi int, f float32) (*ir.Te
 type positionHead struct{ logitsHead }
 
 func (h *positionHead) GreedyAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, f float32) ([]int64, []float64, error) {
-	h.asked = append(h.asked, positions)
+	h.requested = append(h.requested, positions)
 	l, err := h.at(ids, mask, positions)
 	if err != nil {
 		return nil, nil, err
@@ -203,12 +203,12 @@ func (h *positionHead) GreedyAt(ids, mask *ir.Tensor, lo, hi int, positions []in
 }
 
 func (h *positionHead) LogitsAt(ids, mask *ir.Tensor, lo, hi int, positions []int64, f float32) (*ir.Tensor, error) {
-	h.asked = append(h.asked, positions)
+	h.requested = append(h.requested, positions)
 	return h.at(ids, mask, positions)
 }
 
 // TestPositionHeadAsksForMaskedPositions checks that a PositionHead is
-// asked for the block's masked positions only, and that greedy and
+// requested for the block's masked positions only, and that greedy and
 // sampled generation give the same tokens as with a head over the whole
 // block.
 func TestPositionHeadAsksForMaskedPositions(t *testing.T) {
@@ -234,15 +234,15 @@ func TestPositionHeadAsksForMaskedPositions(t *testing.T) {
 			}
 		}
 		// Two blocks of four positions, one unmasked per step: greedy
-		// decoding asks for 4, 3, 2 and 1 masked positions in each block.
-		if len(ph.asked) != 8 {
-			t.Fatalf("temperature %g: asked %d times (%v), want once per step (8)", temp, len(ph.asked), ph.asked)
+		// decoding requests 4, 3, 2 and 1 masked positions in each block.
+		if len(ph.requested) != 8 {
+			t.Fatalf("temperature %g: requested %d times (%v), want once per step (8)", temp, len(ph.requested), ph.requested)
 		}
-		for s, positions := range ph.asked {
+		for s, positions := range ph.requested {
 			// Sampling can draw the mask id itself, which leaves a
 			// position masked, so only greedy decoding fixes the count.
 			if temp == 0 && len(positions) != 4-s%4 {
-				t.Errorf("temperature %g step %d: asked for %v, want the %d masked positions", temp, s, positions, 4-s%4)
+				t.Errorf("temperature %g step %d: requested for %v, want the %d masked positions", temp, s, positions, 4-s%4)
 			}
 			for _, pos := range positions {
 				if lo := 2 + 4*(s/4); pos < int64(lo) || pos >= int64(lo+4) {
@@ -253,8 +253,8 @@ func TestPositionHeadAsksForMaskedPositions(t *testing.T) {
 		if temp == 0 {
 			// The fake model is most confident at the highest position,
 			// so the block fills from its end.
-			if first := ph.asked[1]; len(first) != 3 || first[2] != 4 {
-				t.Errorf("second step asked for %v, want [2 3 4]", first)
+			if first := ph.requested[1]; len(first) != 3 || first[2] != 4 {
+				t.Errorf("second step requested for %v, want [2 3 4]", first)
 			}
 		}
 	}
