@@ -46,6 +46,9 @@ type Options struct {
 	// MicrosoftDomain allows com.microsoft operators (fused kernels of
 	// ONNX Runtime).
 	MicrosoftDomain bool
+	// Refs lists, for WeightsReferenced, where each parameter's bytes
+	// already are, relative to Dir (see ReadRefs).
+	Refs map[string]onnxpb.ExternalRef
 }
 
 // emitter carries the state of one model emission.
@@ -71,8 +74,8 @@ func Emit(g *ir.Graph, opts Options) (*onnxpb.ModelProto, error) {
 	if opts.Opset == 0 {
 		opts.Opset = Opset
 	}
-	if opts.Weights == WeightsExternal && opts.Dir == "" {
-		return nil, fmt.Errorf("external weights need the output folder")
+	if (opts.Weights == WeightsExternal || opts.Weights == WeightsReferenced) && opts.Dir == "" {
+		return nil, fmt.Errorf("%s weights need the model folder", opts.Weights)
 	}
 	if err := ir.Verify(g); err != nil {
 		return nil, err
@@ -241,6 +244,10 @@ func (e *emitter) param(p *ir.Value) error {
 		onnxpb.SetExternal(t, onnxpb.ExternalRef{Location: loc, Offset: off, Length: size})
 	case WeightsPerTensor:
 		perTensorRef(p, t)
+	case WeightsReferenced:
+		if err := e.referenced(p, t); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown weight mode %q; use inline or external", e.opts.Weights)
 	}

@@ -13,16 +13,13 @@ func (interpSession) Close() error { return nil }
 
 // OpenSession opens the named backend for a graph and returns the session
 // and the backend actually chosen ("auto" picks ort when its library
-// loads, else interp).
+// loads and the weights fit inline, else interp).
 func OpenSession(g *ir.Graph, backend string) (Session, string, error) {
-	switch backend {
-	case BackendInterp:
-		s, err := interp.New(g)
-		if err != nil {
-			return nil, "", err
-		}
-		return interpSession{s}, BackendInterp, nil
-	case BackendORT, BackendAuto, "":
+	name, err := chooseBackend(g, backend)
+	if err != nil {
+		return nil, "", err
+	}
+	if name == BackendORT {
 		s, err := openORT(g)
 		if err == nil {
 			return s, BackendORT, nil
@@ -30,14 +27,31 @@ func OpenSession(g *ir.Graph, backend string) (Session, string, error) {
 		if backend == BackendORT {
 			return nil, "", err
 		}
-		is, ierr := interp.New(g)
-		if ierr != nil {
-			return nil, "", ierr
+	}
+	s, err := interp.New(g)
+	if err != nil {
+		return nil, "", err
+	}
+	return interpSession{s}, BackendInterp, nil
+}
+
+// chooseBackend returns the backend OpenSession would pick for g, without
+// opening a session.
+func chooseBackend(g *ir.Graph, backend string) (string, error) {
+	switch backend {
+	case BackendInterp:
+		return BackendInterp, nil
+	case BackendORT, BackendAuto, "":
+		err := ortUsable(g)
+		if err == nil {
+			return BackendORT, nil
 		}
-		return interpSession{is}, BackendInterp, nil
+		if backend == BackendORT {
+			return "", err
+		}
+		return BackendInterp, nil
+	case BackendACL:
+		return "", fmt.Errorf("the acl backend runs Ascend OM models only; build a bundle with `mmadac build --target ascend` or use --backend ort or interp")
 	}
-	if backend == BackendACL {
-		return nil, "", fmt.Errorf("the acl backend runs Ascend OM models only; build a bundle with `mmadac build --target ascend` or use --backend ort or interp")
-	}
-	return nil, "", fmt.Errorf("unknown backend %q; use auto, acl, ort or interp", backend)
+	return "", fmt.Errorf("unknown backend %q; use auto, acl, ort or interp", backend)
 }

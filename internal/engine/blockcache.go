@@ -93,7 +93,7 @@ func (c *BlockCache) session(key cacheKey) (Session, error) {
 	if _, err := optimizeWith(g, c.m.Config, c.m.passOpts, spec); err != nil {
 		return nil, err
 	}
-	s, _, err := OpenSession(g, c.m.Backend)
+	s, err := c.m.open(g)
 	if err != nil {
 		return nil, fmt.Errorf("opening the block-cache graph: %w", err)
 	}

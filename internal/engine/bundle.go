@@ -13,6 +13,7 @@ import (
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/internal/atomicfile"
 	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/runtime/ort"
 )
 
 // BuildOptions are the settings of `mmadac build`.
@@ -234,24 +235,31 @@ func LoadModel(path, backend string) (*TextModel, error) {
 }
 
 // loadONNXBundle opens an onnx bundle's transformer: its ONNX file on
-// ort, or the checkpoint's graph on interp.
+// ort, or the checkpoint's graph on interp. On ort the head variants and
+// the block-cache graph read the bundle's weight files too, so a model of
+// any size runs with them.
 func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) (*TextModel, error) {
 	if backend == BackendInterp {
 		return LoadTextModel(m.Checkpoint, backend)
 	}
-	cfg, ck, g, err := OpenCheckpointModel(m.Checkpoint)
-	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", path, err)
-	}
-	sess, err := openORTFile(g, filepath.Join(path, gr.ONNXFile))
-	if err != nil {
-		ck.Close()
+	if err := ort.Init(); err != nil {
 		if backend == BackendORT {
 			return nil, err
 		}
 		return LoadTextModel(m.Checkpoint, BackendInterp)
 	}
-	return &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, session: sess}, nil
+	onnxFile := filepath.Join(path, gr.ONNXFile)
+	w, err := readBundleWeights(path, onnxFile)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	cfg, ck, g, err := OpenCheckpointModel(m.Checkpoint)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, weights: w}
+	tm.openMain = func() (Session, error) { return openORTFile(g, onnxFile) }
+	return tm, nil
 }
 
 // CheckBackend rejects unknown backend names.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/frontend"
@@ -36,7 +37,15 @@ type TextModel struct {
 	Graph   *ir.Graph
 	Backend string
 	ckpt    *frontend.Checkpoint
-	session Session
+	// session runs the full-logits graph. openMain opens it on the first
+	// Forward, because a run with the folded head never needs it and each
+	// ONNX Runtime session holds its own copy of the weights.
+	mainMu   sync.Mutex
+	session  Session
+	openMain func() (Session, error)
+	// weights, for an onnx bundle on ort, is where the bundle keeps the
+	// weights that the further graphs read.
+	weights *bundleWeights
 	// passOpts are the pipeline settings the variants are built with.
 	passOpts PassOptions
 	// noHead turns off the folded sampling head (full logits per step).
@@ -101,12 +110,40 @@ func LoadTextModelWith(dir, backend string, po PassOptions) (*TextModel, error) 
 	if err != nil {
 		return nil, err
 	}
-	sess, name, err := OpenSession(g, backend)
+	name, err := chooseBackend(g, backend)
 	if err != nil {
 		ck.Close()
 		return nil, err
 	}
-	return &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, session: sess, passOpts: po}, nil
+	m := &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, passOpts: po}
+	m.openMain = func() (Session, error) { return m.open(g) }
+	return m, nil
+}
+
+// mainSession returns the full-logits session, opening it on first use.
+func (m *TextModel) mainSession() (Session, error) {
+	m.mainMu.Lock()
+	defer m.mainMu.Unlock()
+	if m.session != nil {
+		return m.session, nil
+	}
+	s, err := m.openMain()
+	if err != nil {
+		return nil, err
+	}
+	m.session = s
+	return s, nil
+}
+
+// open opens a graph of the model (the transformer, a head variant, the
+// block-cache graph) on the model's backend. Beside an onnx bundle the
+// graph reads the bundle's weight files.
+func (m *TextModel) open(g *ir.Graph) (Session, error) {
+	if m.Backend == BackendORT && m.weights != nil {
+		return openORTReferenced(g, m.weights)
+	}
+	s, _, err := OpenSession(g, m.Backend)
+	return s, err
 }
 
 // Forward runs the transformer on ids and mask, i64 [batch, seq].
@@ -114,7 +151,11 @@ func (m *TextModel) Forward(ids, mask *ir.Tensor) (*ir.Tensor, error) {
 	if err := m.checkIDs(ids); err != nil {
 		return nil, err
 	}
-	out, err := m.session.Run(map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask})
+	s, err := m.mainSession()
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Run(map[string]*ir.Tensor{mmada.InputIDs: ids, mmada.AttentionMask: mask})
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +190,10 @@ func (m *TextModel) Head() sampler.Head {
 
 // Close releases the sessions and the checkpoint mapping.
 func (m *TextModel) Close() error {
-	err := m.session.Close()
+	var err error
+	if m.session != nil {
+		err = m.session.Close()
+	}
 	for _, s := range m.heads.sessions {
 		if cerr := s.Close(); err == nil {
 			err = cerr

@@ -166,42 +166,47 @@ func TestGoldenTextGeneration(t *testing.T) {
 }
 
 func goldenTextCases(t *testing.T, be string, po PassOptions, head bool) {
-	{
-		m, err := LoadTextModelWith(filepath.Join(goldenDir, "mmada"), be, po)
-		if err != nil {
-			t.Fatal(err)
+	m, err := LoadTextModelWith(filepath.Join(goldenDir, "mmada"), be, po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.SetHeadFolding(head)
+	checkTextCases(t, m, be)
+}
+
+// checkTextCases generates every golden text and mmu case with m and
+// compares the ids with upstream's.
+func checkTextCases(t *testing.T, m *TextModel, be string) {
+	t.Helper()
+	for _, c := range loadCases(t) {
+		if c.Kind != "text" && c.Kind != "mmu" {
+			continue
 		}
-		m.SetHeadFolding(head)
-		for _, c := range loadCases(t) {
-			if c.Kind != "text" && c.Kind != "mmu" {
-				continue
-			}
-			var noise sampler.NoiseSource = sampler.NewSeeded(0)
-			if c.Noise != "" {
-				r, err := sampler.NewReplay(filepath.Join(goldenDir, c.Noise), c.NoiseOrder)
-				if err != nil {
-					t.Fatal(err)
-				}
-				noise = r
-			}
-			got, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{
-				Prompt: c.PromptIDs, AttentionMask: c.AttentionMask, Params: paramsOf(c), Noise: noise, Head: m.Head(),
-			})
+		var noise sampler.NoiseSource = sampler.NewSeeded(0)
+		if c.Noise != "" {
+			r, err := sampler.NewReplay(filepath.Join(goldenDir, c.Noise), c.NoiseOrder)
 			if err != nil {
-				t.Fatalf("%s %s: %v", be, c.Name, err)
+				t.Fatal(err)
 			}
-			if r, ok := noise.(*sampler.Replay); ok && r.Remaining() != 0 {
-				t.Errorf("%s %s: %d recorded draws left unused", be, c.Name, r.Remaining())
-			}
-			for b := range got {
-				for i := range got[b] {
-					if got[b][i] != c.ExpectedIDs[b][i] {
-						t.Errorf("%s %s: row %d differs at %d:\n got %v\nwant %v", be, c.Name, b, i, got[b], c.ExpectedIDs[b])
-						break
-					}
+			noise = r
+		}
+		got, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{
+			Prompt: c.PromptIDs, AttentionMask: c.AttentionMask, Params: paramsOf(c), Noise: noise, Head: m.Head(),
+		})
+		if err != nil {
+			t.Fatalf("%s %s: %v", be, c.Name, err)
+		}
+		if r, ok := noise.(*sampler.Replay); ok && r.Remaining() != 0 {
+			t.Errorf("%s %s: %d recorded draws left unused", be, c.Name, r.Remaining())
+		}
+		for b := range got {
+			for i := range got[b] {
+				if got[b][i] != c.ExpectedIDs[b][i] {
+					t.Errorf("%s %s: row %d differs at %d:\n got %v\nwant %v", be, c.Name, b, i, got[b], c.ExpectedIDs[b])
+					break
 				}
 			}
 		}
-		m.Close()
 	}
 }

@@ -48,7 +48,7 @@ func (m *TextModel) variantCols(key headKey) (Session, error) {
 	if _, err := optimizeWith(g, m.Config, m.passOpts, spec); err != nil {
 		return nil, err
 	}
-	s, _, err := OpenSession(g, m.Backend)
+	s, err := m.open(g)
 	if err != nil {
 		return nil, fmt.Errorf("opening the %s head variant: %w", mode, err)
 	}

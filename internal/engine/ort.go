@@ -4,31 +4,80 @@ import (
 	"fmt"
 
 	"github.com/mmadac/mmadac/codegen/onnx"
+	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
 	"github.com/mmadac/mmadac/ir"
 	"github.com/mmadac/mmadac/runtime/ort"
 )
 
-// maxInlineBytes bounds models emitted in memory for ONNX Runtime; ONNX
-// protobufs cannot exceed 2 GB.
-const maxInlineBytes = 1 << 30
+// maxInlineBytes bounds the weights emitted inline into an in-memory
+// model for ONNX Runtime; ONNX protobufs cannot exceed 2 GB. A variable so
+// that tests can make the small golden model count as large.
+var maxInlineBytes int64 = 1 << 30
+
+// ortUsable reports why ONNX Runtime cannot run g with inline weights:
+// its library does not load, or the weights exceed what one protobuf
+// holds.
+func ortUsable(g *ir.Graph) error {
+	if err := ort.Init(); err != nil {
+		return err
+	}
+	if b := paramBytes(g); b > maxInlineBytes {
+		return fmt.Errorf("graph %s has %d bytes of weights; build it with `mmadac build --weights external` and run the bundle", g.Name, b)
+	}
+	return nil
+}
 
 // openORT emits the graph as ONNX with inline weights and opens an ONNX
 // Runtime session on it.
 func openORT(g *ir.Graph) (Session, error) {
-	if err := ort.Init(); err != nil {
+	if err := ortUsable(g); err != nil {
 		return nil, err
-	}
-	if b := paramBytes(g); b > maxInlineBytes {
-		return nil, fmt.Errorf("graph %s has %d bytes of weights; build it with `mmadac build --weights external` and run the bundle", g.Name, b)
 	}
 	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsInline, MicrosoftDomain: true})
 	if err != nil {
 		return nil, err
 	}
-	return openORTBytes(g, model)
+	return openORTBytes(g, model, ort.DefaultOptions())
 }
 
-func openORTBytes(g *ir.Graph, model []byte) (Session, error) {
+// bundleWeights locates the weights of an onnx bundle: its folder, and
+// where each parameter's bytes lie under it, as the bundle's ONNX file
+// records them. Further graphs of the model (the folded head variants, the
+// block-cache graph) point at those bytes, so they open at any model size
+// and never copy the weights into a protobuf.
+type bundleWeights struct {
+	dir  string
+	refs map[string]onnxpb.ExternalRef
+}
+
+// readBundleWeights reads the references of the bundle ONNX file at path.
+func readBundleWeights(dir, path string) (*bundleWeights, error) {
+	refs, err := onnx.ReadRefs(path)
+	if err != nil {
+		return nil, err
+	}
+	return &bundleWeights{dir: dir, refs: refs}, nil
+}
+
+// openORTReferenced opens g with its weights read from the bundle. Only
+// parameters the bundle does not hold travel inline.
+func openORTReferenced(g *ir.Graph, w *bundleWeights) (Session, error) {
+	if err := ort.Init(); err != nil {
+		return nil, err
+	}
+	if b := onnx.UnreferencedBytes(g, w.refs); b > maxInlineBytes {
+		return nil, fmt.Errorf("graph %s needs %d bytes of weights that bundle %s does not hold; build the bundle again with this version of mmadac", g.Name, b, w.dir)
+	}
+	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsReferenced, Dir: w.dir, Refs: w.refs, MicrosoftDomain: true})
+	if err != nil {
+		return nil, err
+	}
+	opts := ort.DefaultOptions()
+	opts.ExternalDataDir = w.dir
+	return openORTBytes(g, model, opts)
+}
+
+func openORTBytes(g *ir.Graph, model []byte, opts ort.Options) (Session, error) {
 	ins := make([]string, len(g.Inputs))
 	for i, v := range g.Inputs {
 		ins[i] = v.Name
@@ -37,7 +86,7 @@ func openORTBytes(g *ir.Graph, model []byte) (Session, error) {
 	for i, o := range g.Outputs {
 		outs[i] = o.Name
 	}
-	return ort.NewSessionFromBytes(model, ins, outs, ort.DefaultOptions())
+	return ort.NewSessionFromBytes(model, ins, outs, opts)
 }
 
 // openORTCheck reports whether the ONNX Runtime library can be loaded.

@@ -85,42 +85,47 @@ func TestGoldenT2I(t *testing.T) {
 // goldenT2I runs every t2i case with the folded probs head (softmax over
 // the codebook in the graph) or with full logits.
 func goldenT2I(t *testing.T, be string, po PassOptions, folded bool) {
-	{
-		text, err := LoadTextModelWith(filepath.Join(goldenDir, "mmada"), be, po)
+	text, err := LoadTextModelWith(filepath.Join(goldenDir, "mmada"), be, po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer text.Close()
+	text.SetHeadFolding(folded)
+	vq := loadTinyVQ(t, be)
+	if folded {
+		be += "+folded-head"
+	}
+	if po.None {
+		be += "+passes-none"
+	}
+	checkT2ICases(t, text, vq, be)
+}
+
+// checkT2ICases generates every golden t2i case with text and vq and
+// compares the codes and the PNG pixels with upstream's.
+func checkT2ICases(t *testing.T, text *TextModel, vq *VQModel, be string) {
+	t.Helper()
+	for _, c := range loadT2ICases(t) {
+		req := c.request(t)
+		steps := 0
+		req.OnStep = func(sampler.T2IStepEvent) { steps++ }
+		codes, pixels, err := GenerateImages(context.Background(), text, vq, req)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s %s: %v", be, c.Name, err)
 		}
-		text.SetHeadFolding(folded)
-		vq := loadTinyVQ(t, be)
-		if folded {
-			be += "+folded-head"
+		if r := req.Noise.(*sampler.Replay); r.Remaining() != 0 {
+			t.Errorf("%s %s: %d recorded draws left unused", be, c.Name, r.Remaining())
 		}
-		if po.None {
-			be += "+passes-none"
+		if steps != c.Params.Timesteps {
+			t.Errorf("%s %s: %d step events, want %d", be, c.Name, steps, c.Params.Timesteps)
 		}
-		for _, c := range loadT2ICases(t) {
-			req := c.request(t)
-			steps := 0
-			req.OnStep = func(sampler.T2IStepEvent) { steps++ }
-			codes, pixels, err := GenerateImages(context.Background(), text, vq, req)
-			if err != nil {
-				t.Fatalf("%s %s: %v", be, c.Name, err)
+		for b := range c.ExpectedCodes {
+			if !slices.Equal(codes[b], c.ExpectedCodes[b]) {
+				t.Errorf("%s %s: row %d codes\n got %v\nwant %v", be, c.Name, b, codes[b], c.ExpectedCodes[b])
 			}
-			if r := req.Noise.(*sampler.Replay); r.Remaining() != 0 {
-				t.Errorf("%s %s: %d recorded draws left unused", be, c.Name, r.Remaining())
-			}
-			if steps != c.Params.Timesteps {
-				t.Errorf("%s %s: %d step events, want %d", be, c.Name, steps, c.Params.Timesteps)
-			}
-			for b := range c.ExpectedCodes {
-				if !slices.Equal(codes[b], c.ExpectedCodes[b]) {
-					t.Errorf("%s %s: row %d codes\n got %v\nwant %v", be, c.Name, b, codes[b], c.ExpectedCodes[b])
-				}
-			}
-			want := readGolden(t, filepath.Join(goldenDir, c.Image)).bytes["image_u8"]
-			compareImage(t, be+" "+c.Name, pixels, want)
 		}
-		text.Close()
+		want := readGolden(t, filepath.Join(goldenDir, c.Image)).bytes["image_u8"]
+		compareImage(t, be+" "+c.Name, pixels, want)
 	}
 }
 

@@ -31,7 +31,16 @@ type Options struct {
 	// runs, after its own rewrites, to this file. Tests use it to check
 	// that a lowering is fused as intended; people use it when tuning.
 	OptimizedModelPath string
+	// ExternalDataDir is the folder against which the external-data
+	// locations of a model given as bytes resolve. Without it ONNX Runtime
+	// resolves them against the current directory. Leave it empty for a
+	// model file, whose own folder is used.
+	ExternalDataDir string
 }
+
+// externalDataDirKey is ONNX Runtime's session configuration key for
+// ExternalDataDir (onnxruntime_session_options_config_keys.h).
+const externalDataDirKey = "session.model_external_initializers_file_folder_path"
 
 // ProfileEnv names the environment variable that turns on ONNX Runtime's
 // own profiler for every session: its value is the path prefix of the
@@ -157,6 +166,12 @@ func sessionOptions(opts Options) (*ortgo.SessionOptions, int, error) {
 		if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
 			so.Destroy()
 			return nil, 0, fmt.Errorf("set the optimised model path %s: %w", opts.OptimizedModelPath, err)
+		}
+	}
+	if opts.ExternalDataDir != "" {
+		if err := so.AddSessionConfigEntry(externalDataDirKey, opts.ExternalDataDir); err != nil {
+			so.Destroy()
+			return nil, 0, fmt.Errorf("set the external data folder %s: %w", opts.ExternalDataDir, err)
 		}
 	}
 	if prefix := os.Getenv(ProfileEnv); prefix != "" {

@@ -1,0 +1,78 @@
+package onnx
+
+import (
+	"fmt"
+	"os"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
+	"github.com/mmadac/mmadac/ir"
+)
+
+// WeightsReferenced points each parameter at bytes that an earlier
+// external build already placed under a model folder, as Options.Refs
+// lists them. Further graphs of the same checkpoint (the folded head
+// variants, the block-cache graph) then open next to a bundle without
+// linking, copying or inlining its weights. A parameter that Refs does not
+// list is stored inline, because passes may derive small tensors that no
+// build wrote.
+const WeightsReferenced WeightMode = "referenced"
+
+// ReadRefs returns the external-data references of the initializers of
+// the ONNX model file at path, by initializer name. Only the model file
+// is read; the weights it points at are not.
+func ReadRefs(path string) (map[string]onnxpb.ExternalRef, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read ONNX model: %w", err)
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("decode ONNX model %s: %w", path, err)
+	}
+	refs := map[string]onnxpb.ExternalRef{}
+	for _, t := range m.GetGraph().GetInitializer() {
+		ref, ok, err := onnxpb.External(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: initializer %s: %w", path, t.GetName(), err)
+		}
+		if ok {
+			refs[t.GetName()] = ref
+		}
+	}
+	return refs, nil
+}
+
+// UnreferencedBytes returns how many bytes of g's parameters refs does not
+// list: what WeightsReferenced would store inline.
+func UnreferencedBytes(g *ir.Graph, refs map[string]onnxpb.ExternalRef) int64 {
+	n := int64(0)
+	for _, p := range g.Params {
+		if _, ok := refs[p.Name]; !ok {
+			n += p.Type.Shape.NumElements() * int64(p.Type.DType.Size())
+		}
+	}
+	return n
+}
+
+// referenced fills t from e.opts.Refs, or inline when p is not listed. A
+// listed reference whose length differs from the parameter's size means
+// that the model folder was built from another checkpoint.
+func (e *emitter) referenced(p *ir.Value, t *onnxpb.TensorProto) error {
+	ref, ok := e.opts.Refs[p.Name]
+	if !ok {
+		raw, err := p.Source.Bytes()
+		if err != nil {
+			return fmt.Errorf("reading parameter %s: %w", p.Name, err)
+		}
+		t.RawData = raw
+		return nil
+	}
+	size := p.Type.Shape.NumElements() * int64(p.Type.DType.Size())
+	if ref.Length >= 0 && ref.Length != size {
+		return fmt.Errorf("parameter %s has %d bytes, but the model in %s stores %d for it; it was built from another checkpoint, so build it again", p.Name, size, e.opts.Dir, ref.Length)
+	}
+	onnxpb.SetExternal(t, ref)
+	return nil
+}

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mmadac/mmadac/codegen/onnx"
+	"github.com/mmadac/mmadac/runtime/sampler"
+)
+
+// largeModel makes every graph count as too large for inline weights, as
+// MMaDA-8B is, until the test ends.
+func largeModel(t *testing.T) {
+	old := maxInlineBytes
+	maxInlineBytes = 0
+	t.Cleanup(func() { maxInlineBytes = old })
+}
+
+// externalBundle builds the golden model as an onnx bundle whose weights
+// are linked, not copied, and returns its folder.
+func externalBundle(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "bundle")
+	if _, err := Build(BuildOptions{Model: filepath.Join(goldenDir, "mmada"), Out: out, Weights: onnx.WeightsExternal}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestBundleGraphsReadBundleWeights runs a bundle of a model too large for
+// inline weights, as `mmadac run` does with MMaDA-8B. The folded head
+// variants, the block-cache graph and the t2i probs head must open on the
+// bundle's weight files and reproduce upstream. A run with the folded head
+// must never open the full-logits session.
+func TestBundleGraphsReadBundleWeights(t *testing.T) {
+	if !hasORT(t) {
+		return
+	}
+	largeModel(t)
+	dir := externalBundle(t)
+
+	if _, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendORT); err == nil || !strings.Contains(err.Error(), "--weights external") {
+		t.Fatalf("a large checkpoint folder on ort: got %v, want the advice to build a bundle", err)
+	}
+
+	m, err := LoadModel(dir, BackendORT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	checkTextCases(t, m, "ort bundle")
+	// The image decoder is a separate, small model; the interpreter runs
+	// it here, whatever the size limit.
+	checkT2ICases(t, m, loadTinyVQ(t, BackendInterp), "ort bundle+folded-head")
+	if m.session != nil {
+		t.Error("runs with the folded head opened the full-logits session, a second copy of the weights")
+	}
+
+	// The block cache's graph reads the bundle too. Its tokens are
+	// approximate, so compare it with the same cache over the checkpoint.
+	reference, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendInterp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reference.Close()
+	for _, c := range loadCases(t) {
+		if c.Kind != "text" || c.Noise != "" {
+			continue
+		}
+		got := generateWithCache(t, m, c)
+		want := generateWithCache(t, reference, c)
+		if !slices.EqualFunc(got, want, slices.Equal[[]int64]) {
+			t.Errorf("%s: the bundle's block cache gave\n %v\nthe checkpoint's\n %v", c.Name, got, want)
+		}
+	}
+
+	// The full-logits path opens the bundle's own ONNX file on demand.
+	m.SetHeadFolding(false)
+	checkTextCases(t, m, "ort bundle, full logits")
+	if m.session == nil {
+		t.Error("full-logits runs did not open the bundle's session")
+	}
+}
+
+func generateWithCache(t *testing.T, m *TextModel, c goldenCase) [][]int64 {
+	t.Helper()
+	cache := NewBlockCache(m)
+	defer cache.Release()
+	got, err := sampler.GenerateText(context.Background(), m.Forward, sampler.TextRequest{
+		Prompt: c.PromptIDs, AttentionMask: c.AttentionMask, Params: paramsOf(c), Noise: sampler.NewSeeded(0), Head: cache,
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", c.Name, err)
+	}
+	return got
+}
+
+// hasORT reports whether ONNX Runtime loads; CI requires it.
+func hasORT(t *testing.T) bool {
+	t.Helper()
+	return slices.Contains(backends(t), BackendORT)
+}
