@@ -17,8 +17,13 @@ only when m[i] and m[j] are both 1. The additive bias is +1.0 on allowed pairs
 and float32's minimum on the others, as upstream builds it, so a padding row
 gets uniform attention instead of NaN.
 
-Everything runs in float32, also for bfloat16 checkpoints (their weights are
-widened on load). Run with Debian's /usr/bin/python3 and python3-torch 1.13.
+By default everything runs in float32, also for bfloat16 checkpoints (their
+weights are widened on load). load_model(..., dtype=torch.bfloat16) runs the
+model in bfloat16 instead, as upstream deploys it. Then, as upstream does,
+the RMSNorm statistics, the rotary embedding and the attention softmax are
+computed in float32 and rounded back. The sampler's softmax stays float64.
+In float32 these casts do nothing. Run with Debian's /usr/bin/python3
+and python3-torch 1.13.
 """
 
 import json
@@ -90,8 +95,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(size))
 
     def forward(self, x):
-        variance = x.pow(2).mean(-1, keepdim=True)
-        return self.weight * (x * torch.rsqrt(variance + self.eps))
+        h = x.float()
+        variance = h.pow(2).mean(-1, keepdim=True)
+        return self.weight * (h * torch.rsqrt(variance + self.eps)).to(x.dtype)
 
 
 def rotate_half(t):
@@ -138,8 +144,8 @@ class Block(nn.Module):
         q = self.q_proj(h).view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(h).view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(h).view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        q = (q.float() * cos + rotate_half(q.float()) * sin).to(x.dtype)
+        k = (k.float() * cos + rotate_half(k.float()) * sin).to(x.dtype)
         if self.n_kv_heads != self.n_heads:
             repeat = self.n_heads // self.n_kv_heads
             k = k.repeat_interleave(repeat, dim=1)
@@ -148,7 +154,7 @@ class Block(nn.Module):
         scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.head_dim)
         if bias is not None:
             scores = scores + bias
-        attention = torch.matmul(scores.softmax(dim=-1), v)
+        attention = torch.matmul(scores.float().softmax(dim=-1).to(v.dtype), v)
         attention = attention.transpose(1, 2).reshape(batch, seq, -1)
         x = x + self.attn_out(attention)
 
@@ -191,7 +197,7 @@ class MMaDAModel(nn.Module):
         self.transformer = Transformer(config)
 
     def forward(self, input_ids, attention_mask=None):
-        """Return logits [B,L,V] float32 for input_ids [B,L] int64.
+        """Return logits [B,L,V], in the model's dtype, for input_ids [B,L] int64.
 
         attention_mask [B,L] (1 = real token, 0 = padding) is optional. When it
         is given, a padding bias is added even if it is all ones, which leaves
@@ -208,9 +214,12 @@ class MMaDAModel(nn.Module):
         return self.transformer.ff_out(x)
 
 
-def load_model(folder):
+def load_model(folder, dtype=torch.float32):
     """Build an MMaDAModel from a checkpoint folder (config.json plus
-    model.safetensors or a sharded index), in float32 and eval mode."""
+    model.safetensors or a sharded index), in dtype (float32 or bfloat16)
+    and eval mode."""
+    if dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"dtype {dtype} is not supported; use torch.float32 or torch.bfloat16")
     config_path = os.path.join(folder, "config.json")
     if not os.path.exists(config_path):
         raise FileNotFoundError(f"{folder}: config.json not found; pass a checkpoint folder")
@@ -239,7 +248,7 @@ def load_model(folder):
                 f"{tuple(expected[key].shape)}"
             )
     model.load_state_dict(state, strict=True)
-    return model.eval()
+    return model.to(dtype).eval()
 
 
 # ---------------------------------------------------------------------------

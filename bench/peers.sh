@@ -2,8 +2,9 @@
 # Measures mmadac against its peers on the mid-size model in one run and
 # writes the results to OUT_DIR (default out/bench-peers):
 #
-#   1. PyTorch eager (bench/torch_text_bench.py), float32, 2 passive OpenMP
-#      threads by default;
+#   1. PyTorch eager (bench/torch_text_bench.py), 2 passive OpenMP threads
+#      by default: in float32, and in bfloat16, the precision upstream
+#      deploys, which oneDNN runs on AMX where the CPU has it;
 #   2. ONNX Runtime running the torch.onnx.export file of the same
 #      checkpoint (bench/export_onnx.py), driven by mmadac's Go sampler with
 #      full logits every step (`mmadac bench --onnx`);
@@ -72,6 +73,9 @@ loadavg naive-ort
 loadavg torch
 $py bench/torch_text_bench.py --model "$ckpt" --prompt-len 64 --gen-length 256 --block-length 32 \
   --steps "$short" > "$out/torch.json"
+loadavg torch-bf16
+$py bench/torch_text_bench.py --model "$ckpt" --prompt-len 64 --gen-length 256 --block-length 32 \
+  --steps "$short" --dtype bfloat16 > "$out/torch-bf16.json"
 
 loadavg interp
 "$bin" bench --model "$ckpt" "${text[@]}" --steps "$interp" --backend interp --peak-gflops "$peak" \
@@ -117,9 +121,14 @@ def add(label, res, run):
                  res.get("gflops", 0), 100 * res.get("gflops", 0) / peak, res["bytes_to_go_per_step"], load[run]))
 add("mmadac, ONNX Runtime, default pipeline", ort["results"][0], "peak")
 add("naive torch.onnx.export on ONNX Runtime, Go sampler", mm("naive-ort.json")["results"][0], "naive-ort")
-t = mm("torch.json")
-rows.append(("PyTorch eager %s" % t["torch_version"], t["steps"], t["seconds"], t["ms_per_step_median"], t["ms_per_step_p90"],
-             t["ms_per_step_median"] * full / 1000, 0, 0, 0, load["torch"]))
+def add_torch(label, name, run):
+    t = mm(name)
+    rows.append((label % t["torch_version"], t["steps"], t["seconds"], t["ms_per_step_median"], t["ms_per_step_p90"],
+                 t["ms_per_step_median"] * full / 1000, 0, 0, 0, load[run]))
+add_torch("PyTorch eager %s, float32", "torch.json", "torch")
+# Runs from before the bfloat16 peer have no file for it.
+if os.path.exists(os.path.join(out, "torch-bf16.json")):
+    add_torch("PyTorch eager %s, bfloat16", "torch-bf16.json", "torch-bf16")
 add("mmadac, interpreter, default pipeline", mm("mmadac-interp.json")["results"][0], "interp")
 print("| peer | steps run | seconds | ms/step median | ms/step p90 | median x %d steps (s) | GFLOP/s | %% of peak | bytes to Go per step | load (1, 5, 15 min) |" % full)
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

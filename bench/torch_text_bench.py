@@ -5,6 +5,7 @@ Usage:
     /usr/bin/python3 bench/torch_text_bench.py --model CKPT [--prompt-len 64]
         [--gen-length 256] [--block-length 32] [--steps 256] [--threads N]
         [--batch 1] [--temperature 0] [--cfg-scale 0] [--remasking low_confidence]
+        [--dtype float32|bfloat16]
 
 Prints one JSON object to stdout:
     steps, seconds (whole generate call), ms_per_step_median, ms_per_step_p90,
@@ -42,6 +43,8 @@ import mmada_torch  # noqa: E402
 
 log = logging.getLogger("torch_text_bench")
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
 
 def loaded_blas_libraries():
     """Return the BLAS and LAPACK shared libraries mapped into this process (Linux only)."""
@@ -75,13 +78,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="torch intra-op threads (default: the CPUs this process may run on)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prompt and of the sampler's noise")
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
+                        help="the model's compute dtype; bfloat16 is what upstream deploys, and oneDNN runs its "
+                             "matrix products on AMX where the CPU has it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
     if args.threads < 1:
         parser.error(f"--threads {args.threads} must be at least 1")
     torch.set_num_threads(args.threads)
-    model = mmada_torch.load_model(args.model)
+    model = mmada_torch.load_model(args.model, DTYPES[args.dtype])
     config = model.config
     if config.mask_token_id is None:
         parser.error(f"{args.model}/config.json has no mask_token_id; the sampler needs one")
@@ -129,6 +135,7 @@ def main(argv=None):
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "blas": loaded_blas_libraries(),
         "torch_version": torch.__version__,
+        "dtype": args.dtype,
         "model": {"d_model": config.d_model, "n_layers": config.n_layers, "n_heads": config.n_heads,
                   "mlp_hidden_size": config.mlp_hidden_size, "vocab_size": config.vocab_size},
         "batch": args.batch,
