@@ -382,6 +382,9 @@ func runMMU(cmd *cobra.Command, o *mmuOptions) error {
 		return err
 	}
 	defer vq.Close()
+	if err := engine.CheckVQ(m, vq); err != nil {
+		return fmt.Errorf("--model %s with --vq-model %s: %w", model, vqPath, err)
+	}
 
 	res := o.resolution
 	if res == 0 {

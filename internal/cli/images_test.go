@@ -188,6 +188,7 @@ func TestImageBadInput(t *testing.T) {
 	delete(c, "noise")
 	raw, _ := json.Marshal(c)
 	os.WriteFile(noUncond, raw, 0o644)
+	otherCodebook := textWithCodebook(t, dir, 32)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -200,6 +201,8 @@ func TestImageBadInput(t *testing.T) {
 		{"guidance without unconditional prompt", []string{"run", "t2i", "--model", filepath.Join(golden, "mmada"), "--vq-model", vq, "--request", noUncond, "--out-dir", filepath.Join(dir, "o5")}, "uncond"},
 		{"t2i without out-dir", []string{"run", "t2i", "--prompt-ids", "1,2"}, "--out-dir"},
 		{"mmu without image", []string{"run", "mmu", "--prompt-ids", "1,2"}, "--image"},
+		{"mmu with another codebook", []string{"run", "mmu", "--model", otherCodebook, "--vq-model", vq, "--image", "../../testdata/images/dog.png", "--prompt-ids", "1,2"}, "reads 32 image codes"},
+		{"t2i with another codebook", []string{"run", "t2i", "--model", otherCodebook, "--vq-model", vq, "--prompt-ids", "1,2", "--out-dir", filepath.Join(dir, "o6")}, "reads 32 image codes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := run(t, tc.args...)
@@ -211,11 +214,43 @@ func TestImageBadInput(t *testing.T) {
 			}
 		})
 	}
-	for _, o := range []string{"o1.safetensors", "o2.safetensors", "o3.safetensors", "o4.safetensors", "o5"} {
+	for _, o := range []string{"o1.safetensors", "o2.safetensors", "o3.safetensors", "o4.safetensors", "o5", "o6"} {
 		if _, err := os.Stat(filepath.Join(dir, o)); err == nil {
 			t.Errorf("a failed command left %s behind", o)
 		}
 	}
+}
+
+// textWithCodebook writes a copy of the golden text checkpoint under dir
+// whose config declares size image codes, so that the golden MAGVIT-v2
+// model no longer fits it.
+func textWithCodebook(t *testing.T, dir string, size int) string {
+	t.Helper()
+	out := filepath.Join(dir, "text-codebook")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(golden, "mmada", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["codebook_size"] = size
+	raw, _ = json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(out, "config.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	weights, err := os.ReadFile(filepath.Join(golden, "mmada", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "model.safetensors"), weights, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestT2IFromBundleUsesFoldedSchedule builds a bundle whose t2i schedule

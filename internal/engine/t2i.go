@@ -85,10 +85,10 @@ func t2iParams(text *TextModel, vq *VQModel, req T2IRequest) (sampler.T2IParams,
 	if p.ImageTokenOffset == 0 {
 		p.ImageTokenOffset = cfg.ImageTokenOffset()
 	}
-	size := int(vq.CodebookSize())
-	if cfg.CodebookSize != 0 && cfg.CodebookSize != size {
-		return p, fmt.Errorf("the text model has %d image codes (codebook_size) but the vq model %d; use the tokenizer the text model was trained with", cfg.CodebookSize, size)
+	if err := CheckVQ(text, vq); err != nil {
+		return p, err
 	}
+	size := int(vq.CodebookSize())
 	if p.CodebookSize == 0 {
 		p.CodebookSize = size
 	} else if p.CodebookSize != size {

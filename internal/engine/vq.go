@@ -99,6 +99,22 @@ func checkVQCheckpoint(cfg *magvit.Config, ck *frontend.Checkpoint) error {
 // CodebookSize returns the number of codes, 2^z.
 func (m *VQModel) CodebookSize() int64 { return m.Config.CodebookSize() }
 
+// CheckVQ requires vq to be an image tokenizer whose codes the text model
+// reads: the codebook of the size the text config declares, and image
+// tokens that fit the text vocabulary. Without it, mmu would feed the
+// model codes it was never trained on and still print an answer.
+func CheckVQ(text *TextModel, vq *VQModel) error {
+	c := text.Config
+	size := vq.CodebookSize()
+	if c.CodebookSize != 0 && int64(c.CodebookSize) != size {
+		return fmt.Errorf("the text model reads %d image codes (codebook_size in its config.json) but the MAGVIT-v2 model has %d; pass the MAGVIT-v2 checkpoint the text model was trained with", c.CodebookSize, size)
+	}
+	if hi := c.ImageTokenOffset() + size; hi > int64(c.Vocab()) {
+		return fmt.Errorf("image tokens [%d, %d) do not fit the text model's vocabulary of %d; pass the MAGVIT-v2 checkpoint the text model was trained with", c.ImageTokenOffset(), hi, c.Vocab())
+	}
+	return nil
+}
+
 // Encode turns pixels f32 [B, 3, H, W] in [-1, 1] into the latent f32
 // [B, z, H/f, W/f] and the codes i64 [B, H/f * W/f]. H and W must be
 // multiples of the downsampling factor f.

@@ -126,14 +126,10 @@ func New(models Models, cfg Config) (*Server, error) {
 // checkVQFits requires the text model's image tokens to match the image
 // tokenizer's codebook.
 func checkVQFits(text *engine.TextModel, vq *engine.VQModel) error {
+	if err := engine.CheckVQ(text, vq); err != nil {
+		return err
+	}
 	c := text.Config
-	size := vq.CodebookSize()
-	if c.CodebookSize != 0 && int64(c.CodebookSize) != size {
-		return fmt.Errorf("the text model has %d image codes (codebook_size) but the vq model %d; load the tokenizer the text model was trained with", c.CodebookSize, size)
-	}
-	if hi := c.ImageTokenOffset() + size; hi > int64(c.Vocab()) {
-		return fmt.Errorf("image tokens [%d, %d) do not fit the text model's vocabulary of %d", c.ImageTokenOffset(), hi, c.Vocab())
-	}
 	if n := numImageTokens(c.NumVQTokens); n != int(math.Pow(math.Round(math.Sqrt(float64(n))), 2)) {
 		return fmt.Errorf("num_vq_tokens %d of the text config is not a square; the server needs a square image grid", n)
 	}
