@@ -64,7 +64,8 @@ def percentile(values, fraction):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Time the PyTorch eager MMaDA text sampler.")
+    parser = argparse.ArgumentParser(description="Time the PyTorch eager MMaDA text sampler.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", required=True, help="checkpoint folder (config.json + safetensors)")
     parser.add_argument("--prompt-len", type=int, default=64, help="prompt tokens per row")
     parser.add_argument("--gen-length", type=int, default=256, help="generated tokens per row")
@@ -139,6 +140,9 @@ def main(argv=None):
         "model": {"d_model": config.d_model, "n_layers": config.n_layers, "n_heads": config.n_heads,
                   "mlp_hidden_size": config.mlp_hidden_size, "vocab_size": config.vocab_size},
         "batch": args.batch,
+        "prompt_len": args.prompt_len,
+        "gen_length": args.gen_length,
+        "block_length": args.block_length,
         "sequence_length": args.prompt_len + args.gen_length,
     }
     print(json.dumps(result))

@@ -88,6 +88,8 @@ func VerifyWeights(dir string, m *Manifest) error {
 	start := time.Now()
 	var errs []error
 	var total int64
+	v, _ := m.Option(WeightHashOption)
+	headerOnly := v == WeightHashHeader
 	for _, w := range m.Weights {
 		path, err := LocalPath(dir, w.File)
 		if err != nil {
@@ -96,15 +98,15 @@ func VerifyWeights(dir string, m *Manifest) error {
 		}
 		st, err := os.Stat(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("weight file %s of tensor %s: %w", w.File, w.Tensor, err))
+			errs = append(errs, fmt.Errorf("%s: %w", describeWeight(w), err))
 			continue
 		}
 		if st.Size() != w.Size {
-			errs = append(errs, fmt.Errorf("weight file %s of tensor %s has %d bytes, the manifest records %d", w.File, w.Tensor, st.Size(), w.Size))
+			errs = append(errs, fmt.Errorf("%s has %d bytes, the manifest records %d", describeWeight(w), st.Size(), w.Size))
 			continue
 		}
 		hash := HashFile
-		if v, _ := m.Option(WeightHashOption); v == WeightHashHeader {
+		if headerOnly {
 			hash = HeaderHash
 		}
 		sum, _, err := hash(path)
@@ -113,16 +115,33 @@ func VerifyWeights(dir string, m *Manifest) error {
 			continue
 		}
 		if sum != w.SHA256 {
-			errs = append(errs, fmt.Errorf("weight file %s of tensor %s has SHA-256 %s, the manifest records %s", w.File, w.Tensor, sum, w.SHA256))
+			errs = append(errs, fmt.Errorf("%s has SHA-256 %s, the manifest records %s", describeWeight(w), sum, w.SHA256))
 		}
 		total += st.Size()
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("bundle %s: %d of %d weight files do not match the manifest; rebuild the bundle: %w",
-			dir, len(errs), len(m.Weights), errors.Join(errs...))
+		advice := "rebuild the bundle"
+		if headerOnly {
+			advice = "the files are hard links of the checkpoint's own files (or copies of them), so check the checkpoint, then rebuild the bundle"
+		}
+		return fmt.Errorf("bundle %s: %d of %d weight files do not match the manifest; %s: %w",
+			dir, len(errs), len(m.Weights), advice, errors.Join(errs...))
 	}
-	slog.Info("bundle weights verified", "bundle", dir, "files", len(m.Weights), "bytes", total, "elapsed", time.Since(start).Round(time.Millisecond))
+	check := "SHA-256 of every byte"
+	if headerOnly {
+		check = "size and safetensors header only"
+	}
+	slog.Info("bundle weights checked", "bundle", dir, "files", len(m.Weights), "bytes", total, "check", check, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// describeWeight names a manifest weight file in messages: with its
+// tensor, or with what it holds when it holds many.
+func describeWeight(w WeightFile) string {
+	if strings.HasPrefix(w.Tensor, "(") {
+		return fmt.Sprintf("weight file %s %s", w.File, w.Tensor)
+	}
+	return fmt.Sprintf("weight file %s of tensor %s", w.File, w.Tensor)
 }
 
 // Format prints the manifest for people: the header fields, the special

@@ -22,17 +22,18 @@ func loadTokenizer(model, explicit string) (*tokenizer.Tokenizer, error) {
 	if explicit != "" {
 		return tokenizer.Load(explicit)
 	}
-	dir := model
+	dir, where := model, model
 	if bundle.IsBundle(model) {
 		if m, err := bundle.Read(model); err == nil {
 			if _, statErr := os.Stat(filepath.Join(model, tokenizer.FileName)); statErr != nil {
 				dir = m.Checkpoint
+				where = fmt.Sprintf("bundle %s (nor its checkpoint %s)", model, m.Checkpoint)
 			}
 		}
 	}
 	tok, err := tokenizer.Load(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no %s, so text prompts cannot be tokenised; pass a tokenizer with --tokenizer FILE (the small testdata model fits testdata/tiny-tokenizer/tokenizer.json) or token ids with --prompt-ids", dir, tokenizer.FileName)
+		return nil, fmt.Errorf("%s has no %s, so text prompts cannot be tokenised; pass a tokenizer with --tokenizer FILE (the small testdata model fits testdata/tiny-tokenizer/tokenizer.json) or token ids with --prompt-ids", where, tokenizer.FileName)
 	}
 	return tok, err
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -129,8 +130,25 @@ func writeONNXBundle(opts BuildOptions, cfg *frontend.LLaDAConfig, g *ir.Graph, 
 		return err
 	}
 	res.Files = append(res.Files, filepath.Join(opts.Out, "config.json"), filepath.Join(opts.Out, bundle.ManifestFile))
+
+	// The tokenizer travels with the bundle, so that text prompts work
+	// from the bundle alone.
+	tok, err := os.ReadFile(filepath.Join(opts.Model, tokenizerFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(opts.Out, tokenizerFile), tok); err != nil {
+		return err
+	}
+	res.Files = append(res.Files, filepath.Join(opts.Out, tokenizerFile))
 	return nil
 }
+
+// tokenizerFile is the name of a checkpoint's Hugging Face tokenizer.
+const tokenizerFile = "tokenizer.json"
 
 // stageBundle runs write on a temporary folder next to out and moves the
 // result into place only when it succeeds, so a failed build leaves no
@@ -239,6 +257,9 @@ func LoadModel(path, backend string) (*TextModel, error) {
 // the block-cache graph read the bundle's weight files too, so a model of
 // any size runs with them.
 func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) (*TextModel, error) {
+	if err := checkpointPresent(path, m); err != nil {
+		return nil, err
+	}
 	if backend == BackendInterp {
 		return LoadTextModel(m.Checkpoint, backend)
 	}
@@ -260,6 +281,16 @@ func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) 
 	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, weights: w}
 	tm.openMain = func() (Session, error) { return openORTFile(g, onnxFile) }
 	return tm, nil
+}
+
+// checkpointPresent requires the checkpoint an onnx bundle was built from:
+// its safetensors headers give the graph's tensors, from which the head
+// variants, the block-cache graph and the interpreter are built.
+func checkpointPresent(path string, m *bundle.Manifest) error {
+	if st, err := os.Stat(m.Checkpoint); err == nil && st.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("bundle %s was built from the checkpoint %s, which is missing; the bundle needs that folder to build its further graphs, so put it back at that path or build the bundle again from where it is now", path, m.Checkpoint)
 }
 
 // CheckBackend rejects unknown backend names.

@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mmadac/mmadac/codegen/onnx"
+	"github.com/mmadac/mmadac/ir"
 	"github.com/mmadac/mmadac/runtime/sampler"
 )
 
@@ -102,4 +105,46 @@ func generateWithCache(t *testing.T, m *TextModel, c goldenCase) [][]int64 {
 func hasORT(t *testing.T) bool {
 	t.Helper()
 	return slices.Contains(backends(t), BackendORT)
+}
+
+// TestLowMemoryWarns opens a session with less memory reported than the
+// weights need as float32, and expects the warning that precedes a kill
+// by the system.
+func TestLowMemoryWarns(t *testing.T) {
+	if !hasORT(t) {
+		return
+	}
+	var logs bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer slog.SetDefault(old)
+	oldAvail := availableMemory
+	defer func() { availableMemory = oldAvail }()
+
+	m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendORT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ids := ir.FromI64([]int64{1, 2, 3, 4}, 1, 4)
+	mask := ir.FromI64([]int64{1, 1, 1, 1}, 1, 4)
+
+	availableMemory = func() (int64, bool) { return 1 << 40, true }
+	if _, err := m.Forward(ids, mask); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "may not fit in memory") {
+		t.Errorf("warned with a terabyte available: %s", logs.String())
+	}
+
+	availableMemory = func() (int64, bool) { return 1000, true }
+	if _, _, err := m.GreedyAt(ids, mask, 2, 4, []int64{2, 3}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "may not fit in memory") {
+		t.Errorf("no warning with 1000 bytes available; the log was:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "available_gb=0.0") {
+		t.Errorf("the warning does not give the available memory:\n%s", logs.String())
+	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/mmadac/mmadac/codegen/onnx"
 	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
@@ -77,7 +78,35 @@ func openORTReferenced(g *ir.Graph, w *bundleWeights) (Session, error) {
 	return openORTBytes(g, model, opts)
 }
 
+// float32Bytes returns the size of g's weights as float32, the type the
+// ONNX Runtime graph computes in: a bfloat16 checkpoint's weights are cast,
+// and ONNX Runtime folds the casts into float32 copies.
+func float32Bytes(g *ir.Graph) int64 {
+	n := int64(0)
+	for _, p := range g.Params {
+		n += p.Type.Shape.NumElements() * 4
+	}
+	return n
+}
+
+// availableMemory is ort.AvailableMemory, replaced in tests.
+var availableMemory = ort.AvailableMemory
+
+// warnMemory logs a warning when a session for g would hold more weight
+// bytes than the memory the system reports left. The kernel ends such a
+// run without a message, so this line is the only explanation a user gets.
+func warnMemory(g *ir.Graph) {
+	need := float32Bytes(g)
+	avail, ok := availableMemory()
+	if !ok || need <= avail {
+		return
+	}
+	slog.Warn("the weights of this session may not fit in memory; the system may kill the process without a message",
+		"graph", g.Name, "float32_weights_gb", fmt.Sprintf("%.1f", float64(need)/1e9), "available_gb", fmt.Sprintf("%.1f", float64(avail)/1e9))
+}
+
 func openORTBytes(g *ir.Graph, model []byte, opts ort.Options) (Session, error) {
+	warnMemory(g)
 	ins := make([]string, len(g.Inputs))
 	for i, v := range g.Inputs {
 		ins[i] = v.Name
@@ -106,6 +135,7 @@ func openORTFile(g *ir.Graph, path string) (Session, error) {
 	if err := ort.Init(); err != nil {
 		return nil, err
 	}
+	warnMemory(g)
 	ins := make([]string, len(g.Inputs))
 	for i, v := range g.Inputs {
 		ins[i] = v.Name

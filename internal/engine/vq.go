@@ -102,7 +102,7 @@ func (m *VQModel) CodebookSize() int64 { return m.Config.CodebookSize() }
 // CheckVQ requires vq to be an image tokenizer whose codes the text model
 // reads: the codebook of the size the text config declares, and image
 // tokens that fit the text vocabulary. Without it, mmu would feed the
-// model codes it was never trained on and still print an answer.
+// model codes it was never trained on and still print a result.
 func CheckVQ(text *TextModel, vq *VQModel) error {
 	c := text.Config
 	size := vq.CodebookSize()
