@@ -80,3 +80,47 @@ func TestBundleWithoutItsCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestBundleMisuseMessages passes bundles where a checkpoint belongs, and
+// damaged bundles: each message must name the path and the way out.
+func TestBundleMisuseMessages(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bundle")
+	if code, _, stderr := run(t, "build", "--model", filepath.Join(golden, "mmada"), "--out", out, "--weights", "external"); code != 0 {
+		t.Fatalf("build: exit %d: %s", code, stderr)
+	}
+	noManifest := filepath.Join(dir, "no-manifest")
+	copyFile(t, filepath.Join(out, "transformer.onnx"), filepath.Join(noManifest, "transformer.onnx"))
+	copyFile(t, filepath.Join(out, "config.json"), filepath.Join(noManifest, "config.json"))
+	noModel := filepath.Join(dir, "no-model")
+	for _, name := range []string{"config.json", "manifest.mmdb", "weights/model.safetensors"} {
+		copyFile(t, filepath.Join(out, name), filepath.Join(noModel, name))
+	}
+	text := []string{"--prompt-ids", "1,2", "--gen-length", "8", "--block-length", "8", "--steps", "2"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"build from a bundle", []string{"build", "--model", out, "--out", filepath.Join(dir, "again")}, []string{out + " is a bundle", "mmadac inspect"}},
+		{"ir of a bundle", []string{"ir", "--model", out, "--stats"}, []string{out + " is a bundle"}},
+		{"missing model", append([]string{"run", "text", "--model", filepath.Join(dir, "nope")}, text...), []string{"nope does not exist", "checkpoint folder"}},
+		{"bundle without manifest", append([]string{"run", "text", "--model", noManifest}, text...), []string{"no manifest.mmdb", "build it again"}},
+		{"bundle without its ONNX file", append([]string{"run", "text", "--model", noModel, "--backend", "ort"}, text...), []string{"transformer.onnx", "build the bundle again"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := run(t, tc.args...)
+			if code == 0 {
+				t.Fatal("exit 0")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not mention %q", stderr, w)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "again")); err == nil {
+		t.Error("the failed build left its output folder behind")
+	}
+}

@@ -272,7 +272,7 @@ func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) 
 	onnxFile := filepath.Join(path, gr.ONNXFile)
 	w, err := readBundleWeights(path, onnxFile)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", path, err)
+		return nil, fmt.Errorf("bundle %s: %w; build the bundle again", path, err)
 	}
 	cfg, ck, g, err := OpenCheckpointModel(m.Checkpoint)
 	if err != nil {

@@ -5,6 +5,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,8 +71,17 @@ func OpenCheckpointModel(dir string) (*frontend.LLaDAConfig, *frontend.Checkpoin
 // (PassOptions{None: true} gives the unoptimised graph).
 func OpenCheckpointModelWith(dir string, po PassOptions) (*frontend.LLaDAConfig, *frontend.Checkpoint, *ir.Graph, error) {
 	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil, fmt.Errorf("model %s does not exist; pass a checkpoint folder (config.json and safetensors) or a bundle written by mmadac build", dir)
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	if bundle.IsBundle(dir) {
+		return nil, nil, nil, fmt.Errorf("%s is a bundle, and this command reads a checkpoint folder; pass the checkpoint the bundle was built from (mmadac inspect %s shows its path)", dir, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "transformer.onnx")); err == nil {
+		return nil, nil, nil, fmt.Errorf("%s has a transformer.onnx but no %s, so it is an incomplete bundle; build it again with mmadac build", dir, bundle.ManifestFile)
 	}
 	if !st.IsDir() {
 		return nil, nil, nil, fmt.Errorf("model %s is not a folder; pass a checkpoint folder with config.json and safetensors", dir)
