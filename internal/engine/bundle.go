@@ -92,13 +92,28 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	final := opts.Out
 	err = stageBundle(final, func(dir string) error {
 		opts.Out = dir
-		return writeONNXBundle(opts, cfg, g, res)
+		if err := writeONNXBundle(opts, cfg, g, res); err != nil {
+			return err
+		}
+		// The files are listed relative to the bundle, which is renamed
+		// into place after this.
+		links, err := filepath.Glob(filepath.Join(dir, "weights", "*"))
+		if err != nil {
+			return err
+		}
+		res.Files = append(res.Files, links...)
+		for i, f := range res.Files {
+			if res.Files[i], err = filepath.Rel(dir, f); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	for i, f := range res.Files {
-		res.Files[i] = filepath.Join(final, filepath.Base(f))
+		res.Files[i] = filepath.Join(final, f)
 	}
 	res.ModelFile = filepath.Join(final, filepath.Base(res.ModelFile))
 	res.Elapsed = time.Since(start)
