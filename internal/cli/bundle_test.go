@@ -52,31 +52,52 @@ func TestBundleCarriesTokenizer(t *testing.T) {
 	}
 }
 
-// TestBundleWithoutItsCheckpoint moves a bundle's checkpoint away. Every
-// backend must name the missing folder and the way to fix it.
+// TestBundleWithoutItsCheckpoint moves a bundle's checkpoint away. An
+// external bundle indexes its own weights and must give the same ids as
+// before on both backends. An inline bundle needs the checkpoint, and must
+// name the missing folder and the way to fix it.
 func TestBundleWithoutItsCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "ckpt")
 	copyFile(t, filepath.Join(golden, "mmada", "config.json"), filepath.Join(ckpt, "config.json"))
 	copyFile(t, filepath.Join(golden, "mmada", "model.safetensors"), filepath.Join(ckpt, "model.safetensors"))
-	out := filepath.Join(dir, "bundle")
-	if code, _, stderr := run(t, "build", "--model", ckpt, "--out", out, "--weights", "external"); code != 0 {
-		t.Fatalf("build: exit %d: %s", code, stderr)
+	text := []string{"--prompt-ids", "1,2", "--gen-length", "8", "--block-length", "8", "--steps", "4", "--json"}
+	want := map[string]string{}
+	for _, weights := range []string{"external", "inline"} {
+		out := filepath.Join(dir, weights)
+		if code, _, stderr := run(t, "build", "--model", ckpt, "--out", out, "--weights", weights); code != 0 {
+			t.Fatalf("build --weights %s: exit %d: %s", weights, code, stderr)
+		}
+		for _, backend := range []string{"ort", "interp"} {
+			code, stdout, stderr := run(t, append([]string{"run", "text", "--model", out, "--backend", backend}, text...)...)
+			if code != 0 {
+				t.Fatalf("%s bundle on %s, checkpoint in place: exit %d: %s", weights, backend, code, stderr)
+			}
+			want[weights+backend] = stdout
+		}
 	}
 	if err := os.Rename(ckpt, filepath.Join(dir, "moved")); err != nil {
 		t.Fatal(err)
 	}
+
 	for _, backend := range []string{"ort", "interp"} {
-		code, _, stderr := run(t, "run", "text", "--model", out, "--backend", backend, "--prompt-ids", "1,2",
-			"--gen-length", "8", "--block-length", "8", "--steps", "2")
+		code, stdout, stderr := run(t, append([]string{"run", "text", "--model", filepath.Join(dir, "external"), "--backend", backend}, text...)...)
+		if code != 0 {
+			t.Fatalf("external bundle on %s without its checkpoint: exit %d: %s", backend, code, stderr)
+		}
+		if stdout != want["external"+backend] {
+			t.Errorf("external bundle on %s: %s without its checkpoint, %s with it", backend, stdout, want["external"+backend])
+		}
+
+		code, _, stderr = run(t, append([]string{"run", "text", "--model", filepath.Join(dir, "inline"), "--backend", backend}, text...)...)
 		if code == 0 {
-			t.Fatalf("%s: exit 0 without the checkpoint", backend)
+			t.Fatalf("inline bundle on %s: exit 0 without the checkpoint", backend)
 		}
 		if !strings.Contains(stderr, ckpt+", which is missing") {
-			t.Errorf("%s: stderr %q does not name the missing checkpoint", backend, stderr)
+			t.Errorf("inline bundle on %s: stderr %q does not name the missing checkpoint", backend, stderr)
 		}
 		if !strings.Contains(stderr, "build the bundle again") {
-			t.Errorf("%s: stderr %q does not say what to do", backend, stderr)
+			t.Errorf("inline bundle on %s: stderr %q does not say what to do", backend, stderr)
 		}
 	}
 }

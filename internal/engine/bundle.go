@@ -145,6 +145,13 @@ func writeONNXBundle(opts BuildOptions, cfg *frontend.LLaDAConfig, g *ir.Graph, 
 		return err
 	}
 	res.Files = append(res.Files, filepath.Join(opts.Out, "config.json"), filepath.Join(opts.Out, bundle.ManifestFile))
+	if opts.Weights == onnx.WeightsExternal {
+		index, err := writeBundleIndex(opts.Out)
+		if err != nil {
+			return fmt.Errorf("indexing the bundle's weights: %w", err)
+		}
+		res.Files = append(res.Files, index)
+	}
 
 	// The tokenizer travels with the bundle, so that text prompts work
 	// from the bundle alone.
@@ -268,28 +275,29 @@ func LoadModel(path, backend string) (*TextModel, error) {
 }
 
 // loadONNXBundle opens an onnx bundle's transformer: its ONNX file on
-// ort, or the checkpoint's graph on interp. On ort the head variants and
-// the block-cache graph read the bundle's weight files too, so a model of
-// any size runs with them.
+// ort, or the graph built from the bundle's source (see bundleSource) on
+// interp. On ort the head variants and the block-cache graph read the
+// bundle's weight files too, so a model of any size runs with them.
 func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) (*TextModel, error) {
-	if err := checkpointPresent(path, m); err != nil {
+	src, err := bundleSource(path, m)
+	if err != nil {
 		return nil, err
 	}
 	if backend == BackendInterp {
-		return LoadTextModel(m.Checkpoint, backend)
+		return loadFrom(src, backend)
 	}
 	if err := ort.Init(); err != nil {
 		if backend == BackendORT {
 			return nil, err
 		}
-		return LoadTextModel(m.Checkpoint, BackendInterp)
+		return loadFrom(src, BackendInterp)
 	}
 	onnxFile := filepath.Join(path, gr.ONNXFile)
 	w, err := readBundleWeights(path, onnxFile)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w; build the bundle again", path, err)
 	}
-	cfg, ck, g, err := OpenCheckpointModel(m.Checkpoint)
+	cfg, ck, g, err := openModel(src, PassOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}
@@ -298,14 +306,13 @@ func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) 
 	return tm, nil
 }
 
-// checkpointPresent requires the checkpoint an onnx bundle was built from:
-// its safetensors headers give the graph's tensors, from which the head
-// variants, the block-cache graph and the interpreter are built.
-func checkpointPresent(path string, m *bundle.Manifest) error {
-	if st, err := os.Stat(m.Checkpoint); err == nil && st.IsDir() {
-		return nil
+// loadFrom loads the text model of a bundle's source folder on backend.
+func loadFrom(src, backend string) (*TextModel, error) {
+	cfg, ck, g, err := openModel(src, PassOptions{})
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Errorf("bundle %s was built from the checkpoint %s, which is missing; the bundle needs that folder to build its further graphs, so put it back at that path or build the bundle again from where it is now", path, m.Checkpoint)
+	return newTextModel(cfg, ck, g, backend, PassOptions{})
 }
 
 // CheckBackend rejects unknown backend names.

@@ -86,6 +86,13 @@ func OpenCheckpointModelWith(dir string, po PassOptions) (*frontend.LLaDAConfig,
 	if !st.IsDir() {
 		return nil, nil, nil, fmt.Errorf("model %s is not a folder; pass a checkpoint folder with config.json and safetensors", dir)
 	}
+	return openModel(dir, po)
+}
+
+// openModel builds the transformer graph from the config.json and the
+// safetensors (or their index) in dir, which is a checkpoint folder or a
+// bundle that indexes its own weights.
+func openModel(dir string, po PassOptions) (*frontend.LLaDAConfig, *frontend.Checkpoint, *ir.Graph, error) {
 	if err := notMAGVIT(dir); err != nil {
 		return nil, nil, nil, err
 	}
@@ -120,6 +127,11 @@ func LoadTextModelWith(dir, backend string, po PassOptions) (*TextModel, error) 
 	if err != nil {
 		return nil, err
 	}
+	return newTextModel(cfg, ck, g, backend, po)
+}
+
+// newTextModel picks the backend for g; the session opens on first use.
+func newTextModel(cfg *frontend.LLaDAConfig, ck *frontend.Checkpoint, g *ir.Graph, backend string, po PassOptions) (*TextModel, error) {
 	name, err := chooseBackend(g, backend)
 	if err != nil {
 		ck.Close()
