@@ -19,10 +19,21 @@ import (
 // build wrote.
 const WeightsReferenced WeightMode = "referenced"
 
-// ReadRefs returns the external-data references of the initializers of
-// the ONNX model file at path, by initializer name. Only the model file
-// is read; the weights it points at are not.
-func ReadRefs(path string) (map[string]onnxpb.ExternalRef, error) {
+// Initializer is one weight of an ONNX model file as the file stores it:
+// inline (Data) or in an external file (Ref, when External is set).
+type Initializer struct {
+	Name     string
+	DType    ir.DType
+	Dims     []int64
+	External bool
+	Ref      onnxpb.ExternalRef
+	Data     []byte
+}
+
+// ReadInitializers returns the initializers of the ONNX model file at
+// path, in file order. External data is located, not read; inline data
+// is returned as stored (raw_data only, which is what mmadac writes).
+func ReadInitializers(path string) ([]Initializer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read ONNX model: %w", err)
@@ -31,14 +42,30 @@ func ReadRefs(path string) (map[string]onnxpb.ExternalRef, error) {
 	if err := proto.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("decode ONNX model %s: %w", path, err)
 	}
-	refs := map[string]onnxpb.ExternalRef{}
+	var out []Initializer
 	for _, t := range m.GetGraph().GetInitializer() {
-		ref, ok, err := onnxpb.External(t)
+		ref, external, err := onnxpb.External(t)
 		if err != nil {
 			return nil, fmt.Errorf("%s: initializer %s: %w", path, t.GetName(), err)
 		}
-		if ok {
-			refs[t.GetName()] = ref
+		in := Initializer{Name: t.GetName(), DType: onnxpb.ToDType(t.GetDataType()), Dims: t.GetDims(), External: external, Ref: ref, Data: t.GetRawData()}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// ReadRefs returns the external-data references of the initializers of
+// the ONNX model file at path, by initializer name. Only the model file
+// is read; the weights it points at are not.
+func ReadRefs(path string) (map[string]onnxpb.ExternalRef, error) {
+	inits, err := ReadInitializers(path)
+	if err != nil {
+		return nil, err
+	}
+	refs := map[string]onnxpb.ExternalRef{}
+	for _, in := range inits {
+		if in.External {
+			refs[in.Name] = in.Ref
 		}
 	}
 	return refs, nil

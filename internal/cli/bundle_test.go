@@ -52,54 +52,61 @@ func TestBundleCarriesTokenizer(t *testing.T) {
 	}
 }
 
-// TestBundleWithoutItsCheckpoint moves a bundle's checkpoint away. An
-// external bundle indexes its own weights and must give the same ids as
-// before on both backends. An inline bundle needs the checkpoint, and must
-// name the missing folder and the way to fix it.
+// TestBundleWithoutItsCheckpoint moves a bundle's checkpoint away, then
+// puts a checkpoint with other weights at the old path. Bundles read only
+// their own files, so both kinds must give the ids they gave at first, on
+// both backends.
 func TestBundleWithoutItsCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "ckpt")
 	copyFile(t, filepath.Join(golden, "mmada", "config.json"), filepath.Join(ckpt, "config.json"))
 	copyFile(t, filepath.Join(golden, "mmada", "model.safetensors"), filepath.Join(ckpt, "model.safetensors"))
 	text := []string{"--prompt-ids", "1,2", "--gen-length", "8", "--block-length", "8", "--steps", "4", "--json"}
+	runs := func(weights, backend string) []string {
+		return append([]string{"run", "text", "--model", filepath.Join(dir, weights), "--backend", backend}, text...)
+	}
 	want := map[string]string{}
 	for _, weights := range []string{"external", "inline"} {
-		out := filepath.Join(dir, weights)
-		if code, _, stderr := run(t, "build", "--model", ckpt, "--out", out, "--weights", weights); code != 0 {
+		if code, _, stderr := run(t, "build", "--model", ckpt, "--out", filepath.Join(dir, weights), "--weights", weights); code != 0 {
 			t.Fatalf("build --weights %s: exit %d: %s", weights, code, stderr)
 		}
 		for _, backend := range []string{"ort", "interp"} {
-			code, stdout, stderr := run(t, append([]string{"run", "text", "--model", out, "--backend", backend}, text...)...)
+			code, stdout, stderr := run(t, runs(weights, backend)...)
 			if code != 0 {
-				t.Fatalf("%s bundle on %s, checkpoint in place: exit %d: %s", weights, backend, code, stderr)
+				t.Fatalf("%s bundle on %s: exit %d: %s", weights, backend, code, stderr)
 			}
-			want[weights+backend] = stdout
+			want[weights+" "+backend] = stdout
 		}
 	}
 	if err := os.Rename(ckpt, filepath.Join(dir, "moved")); err != nil {
 		t.Fatal(err)
 	}
-
-	for _, backend := range []string{"ort", "interp"} {
-		code, stdout, stderr := run(t, append([]string{"run", "text", "--model", filepath.Join(dir, "external"), "--backend", backend}, text...)...)
-		if code != 0 {
-			t.Fatalf("external bundle on %s without its checkpoint: exit %d: %s", backend, code, stderr)
-		}
-		if stdout != want["external"+backend] {
-			t.Errorf("external bundle on %s: %s without its checkpoint, %s with it", backend, stdout, want["external"+backend])
-		}
-
-		code, _, stderr = run(t, append([]string{"run", "text", "--model", filepath.Join(dir, "inline"), "--backend", backend}, text...)...)
-		if code == 0 {
-			t.Fatalf("inline bundle on %s: exit 0 without the checkpoint", backend)
-		}
-		if !strings.Contains(stderr, ckpt+", which is missing") {
-			t.Errorf("inline bundle on %s: stderr %q does not name the missing checkpoint", backend, stderr)
-		}
-		if !strings.Contains(stderr, "build the bundle again") {
-			t.Errorf("inline bundle on %s: stderr %q does not say what to do", backend, stderr)
+	check := func(when string) {
+		t.Helper()
+		for key, before := range want {
+			weights, backend, _ := strings.Cut(key, " ")
+			code, stdout, stderr := run(t, runs(weights, backend)...)
+			if code != 0 {
+				t.Fatalf("%s bundle on %s, %s: exit %d: %s", weights, backend, when, code, stderr)
+			}
+			if stdout != before {
+				t.Errorf("%s bundle on %s, %s: %s, at first %s", weights, backend, when, stdout, before)
+			}
 		}
 	}
+	check("checkpoint moved away")
+
+	// Same names and shapes, other weights: the last 4 KB of data zeroed.
+	other, err := os.ReadFile(filepath.Join(golden, "mmada", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(other[len(other)-4096:])
+	copyFile(t, filepath.Join(golden, "mmada", "config.json"), filepath.Join(ckpt, "config.json"))
+	if err := os.WriteFile(filepath.Join(ckpt, "model.safetensors"), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check("another checkpoint at the old path")
 }
 
 // TestBundleMisuseMessages passes bundles where a checkpoint belongs, and

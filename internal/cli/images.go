@@ -148,6 +148,9 @@ func runT2I(cmd *cobra.Command, o *t2iOptions) error {
 		return err
 	}
 	defer vq.Close()
+	if err := engine.CheckVQ(text, vq); err != nil {
+		return fmt.Errorf("--model %s with --vq-model %s: %w", model, vqPath, err)
+	}
 
 	req := engine.T2IRequest{Noise: sampler.NewSeeded(o.seed)}
 	req.Params.GuidanceScale, req.Params.Timesteps, req.Params.Temperature = o.guidance, o.steps, o.temperature
@@ -344,7 +347,7 @@ func newRunMMUCmd() *cobra.Command {
 	f.StringVar(&o.squash, "squash", "auto", "resize straight to a square instead of cropping: auto (by file name, as upstream), true or false")
 	f.StringVar(&t.backend, "backend", "auto", "auto, acl, ort or interp")
 	f.Uint64Var(&t.seed, "seed", 0, "seed of the noise source")
-	f.BoolVar(&t.json, "json", false, `print {"ids": [[...]], "text": [...]}`)
+	f.BoolVar(&t.json, "json", false, `print {"ids": [[...]]}, and "text": [...] when --question gave a tokenizer`)
 	f.IntVar(&t.params.GenLength, "gen-length", 512, "number of tokens to generate")
 	f.IntVar(&t.params.Steps, "steps", 256, "sampling steps in all")
 	f.IntVar(&t.params.BlockLength, "block-length", 128, "tokens per block")

@@ -22,18 +22,19 @@ func loadTokenizer(model, explicit string) (*tokenizer.Tokenizer, error) {
 	if explicit != "" {
 		return tokenizer.Load(explicit)
 	}
-	dir, where := model, model
+	dir := model
+	missing := fmt.Sprintf("%s has no %s", model, tokenizer.FileName)
 	if bundle.IsBundle(model) {
 		if m, err := bundle.Read(model); err == nil {
 			if _, statErr := os.Stat(filepath.Join(model, tokenizer.FileName)); statErr != nil {
 				dir = m.Checkpoint
-				where = fmt.Sprintf("bundle %s (nor its checkpoint %s)", model, m.Checkpoint)
+				missing = fmt.Sprintf("neither bundle %s nor its checkpoint %s has a %s", model, m.Checkpoint, tokenizer.FileName)
 			}
 		}
 	}
 	tok, err := tokenizer.Load(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no %s, so text prompts cannot be tokenised; pass a tokenizer with --tokenizer FILE (the small testdata model fits testdata/tiny-tokenizer/tokenizer.json) or token ids with --prompt-ids", where, tokenizer.FileName)
+		return nil, fmt.Errorf("%s, so text prompts cannot be tokenised; pass a tokenizer with --tokenizer FILE (the small testdata model fits testdata/tiny-tokenizer/tokenizer.json) or token ids with --prompt-ids", missing)
 	}
 	return tok, err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/codegen/onnx"
+	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/internal/atomicfile"
 	"github.com/mmadac/mmadac/ir"
@@ -145,13 +146,6 @@ func writeONNXBundle(opts BuildOptions, cfg *frontend.LLaDAConfig, g *ir.Graph, 
 		return err
 	}
 	res.Files = append(res.Files, filepath.Join(opts.Out, "config.json"), filepath.Join(opts.Out, bundle.ManifestFile))
-	if opts.Weights == onnx.WeightsExternal {
-		index, err := writeBundleIndex(opts.Out)
-		if err != nil {
-			return fmt.Errorf("indexing the bundle's weights: %w", err)
-		}
-		res.Files = append(res.Files, index)
-	}
 
 	// The tokenizer travels with the bundle, so that text prompts work
 	// from the bundle alone.
@@ -230,9 +224,9 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // LoadModel opens a checkpoint folder or a bundle. An ascend bundle goes
-// to LoadBundle. For an onnx bundle the weight hashes are checked; the ort
-// backend then runs the bundle's ONNX file, and interp (and the folded-head
-// variants) rebuild the graph from the checkpoint the bundle was built from.
+// to LoadBundle. For an onnx bundle the weight files are checked against
+// the manifest, and everything runs from the bundle's own files (see
+// loadONNXBundle).
 func LoadModel(path, backend string) (*TextModel, error) {
 	if err := CheckBackend(backend); err != nil {
 		return nil, err
@@ -274,45 +268,52 @@ func LoadModel(path, backend string) (*TextModel, error) {
 	return tm, nil
 }
 
-// loadONNXBundle opens an onnx bundle's transformer: its ONNX file on
-// ort, or the graph built from the bundle's source (see bundleSource) on
+// loadONNXBundle opens an onnx bundle's transformer from the bundle
+// alone: the graph is built over the weights its ONNX file holds or links
+// (see bundleStore), and runs as that ONNX file on ort or as the graph on
 // interp. On ort the head variants and the block-cache graph read the
-// bundle's weight files too, so a model of any size runs with them.
+// bundle's weights too, so a model of any size runs with them.
 func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) (*TextModel, error) {
-	src, err := bundleSource(path, m)
+	cfg, err := frontend.ParseLLaDAConfig(m.Config)
 	if err != nil {
-		return nil, err
-	}
-	if backend == BackendInterp {
-		return loadFrom(src, backend)
-	}
-	if err := ort.Init(); err != nil {
-		if backend == BackendORT {
-			return nil, err
-		}
-		return loadFrom(src, BackendInterp)
+		return nil, fmt.Errorf("bundle %s: config: %w", path, err)
 	}
 	onnxFile := filepath.Join(path, gr.ONNXFile)
-	w, err := readBundleWeights(path, onnxFile)
+	inits, err := onnx.ReadInitializers(onnxFile)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w; build the bundle again", path, err)
 	}
-	cfg, ck, g, err := openModel(src, PassOptions{})
+	store, err := openBundleStore(path, inits)
 	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w; build the bundle again", path, err)
+	}
+	g, err := buildTransformer(cfg, store, PassOptions{})
+	if err != nil {
+		store.Close()
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}
-	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: ck, weights: w}
+	useInterp := backend == BackendInterp
+	if !useInterp {
+		if err := ort.Init(); err != nil {
+			if backend == BackendORT {
+				store.Close()
+				return nil, err
+			}
+			useInterp = true
+		}
+	}
+	if useInterp {
+		return newTextModel(cfg, store, g, BackendInterp, PassOptions{})
+	}
+	refs := map[string]onnxpb.ExternalRef{}
+	for _, in := range inits {
+		if in.External {
+			refs[in.Name] = in.Ref
+		}
+	}
+	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: store, weights: &bundleWeights{dir: path, refs: refs}}
 	tm.openMain = func() (Session, error) { return openORTFile(g, onnxFile) }
 	return tm, nil
-}
-
-// loadFrom loads the text model of a bundle's source folder on backend.
-func loadFrom(src, backend string) (*TextModel, error) {
-	cfg, ck, g, err := openModel(src, PassOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return newTextModel(cfg, ck, g, backend, PassOptions{})
 }
 
 // CheckBackend rejects unknown backend names.

@@ -37,7 +37,7 @@ type TextModel struct {
 	Config  *frontend.LLaDAConfig
 	Graph   *ir.Graph
 	Backend string
-	ckpt    *frontend.Checkpoint
+	ckpt    weightStore
 	// session runs the full-logits graph. openMain opens it on the first
 	// Forward, because a run with the folded head never needs it and each
 	// ONNX Runtime session holds its own copy of the weights.
@@ -78,7 +78,7 @@ func OpenCheckpointModelWith(dir string, po PassOptions) (*frontend.LLaDAConfig,
 		return nil, nil, nil, fmt.Errorf("model %s: %w", dir, err)
 	}
 	if bundle.IsBundle(dir) {
-		return nil, nil, nil, fmt.Errorf("%s is a bundle, and this command reads a checkpoint folder; pass the checkpoint the bundle was built from (mmadac inspect %s shows its path)", dir, dir)
+		return nil, nil, nil, fmt.Errorf("%s is a bundle, and this command reads a checkpoint folder; pass the checkpoint the bundle was built from (mmadac inspect %s shows its path), or run the bundle itself with mmadac run or mmadac serve", dir, dir)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "transformer.onnx")); err == nil {
 		return nil, nil, nil, fmt.Errorf("%s has a transformer.onnx but no %s, so it is an incomplete bundle; build it again with mmadac build", dir, bundle.ManifestFile)
@@ -90,8 +90,7 @@ func OpenCheckpointModelWith(dir string, po PassOptions) (*frontend.LLaDAConfig,
 }
 
 // openModel builds the transformer graph from the config.json and the
-// safetensors (or their index) in dir, which is a checkpoint folder or a
-// bundle that indexes its own weights.
+// safetensors (or their index) of the checkpoint folder dir.
 func openModel(dir string, po PassOptions) (*frontend.LLaDAConfig, *frontend.Checkpoint, *ir.Graph, error) {
 	if err := notMAGVIT(dir); err != nil {
 		return nil, nil, nil, err
@@ -104,16 +103,25 @@ func openModel(dir string, po PassOptions) (*frontend.LLaDAConfig, *frontend.Che
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g, err := mmada.Build(cfg, ck, mmada.Options{})
+	g, err := buildTransformer(cfg, ck, po)
 	if err != nil {
 		ck.Close()
 		return nil, nil, nil, err
 	}
-	if _, err := optimize(g, cfg, po); err != nil {
-		ck.Close()
-		return nil, nil, nil, err
-	}
 	return cfg, ck, g, nil
+}
+
+// buildTransformer builds the transformer graph over ws and runs the pass
+// pipeline on it.
+func buildTransformer(cfg *frontend.LLaDAConfig, ws mmada.WeightStore, po PassOptions) (*ir.Graph, error) {
+	g, err := mmada.Build(cfg, ws, mmada.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := optimize(g, cfg, po); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // LoadTextModel opens a checkpoint and a backend session for it.
@@ -131,7 +139,7 @@ func LoadTextModelWith(dir, backend string, po PassOptions) (*TextModel, error) 
 }
 
 // newTextModel picks the backend for g; the session opens on first use.
-func newTextModel(cfg *frontend.LLaDAConfig, ck *frontend.Checkpoint, g *ir.Graph, backend string, po PassOptions) (*TextModel, error) {
+func newTextModel(cfg *frontend.LLaDAConfig, ck weightStore, g *ir.Graph, backend string, po PassOptions) (*TextModel, error) {
 	name, err := chooseBackend(g, backend)
 	if err != nil {
 		ck.Close()

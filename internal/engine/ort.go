@@ -51,15 +51,6 @@ type bundleWeights struct {
 	refs map[string]onnxpb.ExternalRef
 }
 
-// readBundleWeights reads the references of the bundle ONNX file at path.
-func readBundleWeights(dir, path string) (*bundleWeights, error) {
-	refs, err := onnx.ReadRefs(path)
-	if err != nil {
-		return nil, err
-	}
-	return &bundleWeights{dir: dir, refs: refs}, nil
-}
-
 // openORTReferenced opens g with its weights read from the bundle. Only
 // parameters the bundle does not hold travel inline.
 func openORTReferenced(g *ir.Graph, w *bundleWeights) (Session, error) {

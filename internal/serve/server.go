@@ -106,7 +106,7 @@ func New(models Models, cfg Config) (*Server, error) {
 	}
 	if models.VQ != nil {
 		if err := checkVQFits(models.Text, models.VQ); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--model %s with --vq-model %s: %w", models.TextPath, models.VQPath, err)
 		}
 	}
 	c := models.Text.Config
