@@ -34,7 +34,7 @@ func loadTiny(t testing.TB, backend string) *engine.TextModel {
 
 func tinyTarget(t testing.TB, m *engine.TextModel, head string) Target {
 	t.Helper()
-	g, err := StepGraph(tinyDir, passes.Options{}, head, false)
+	g, err := StepGraph(m.Config, m.Weights(), passes.Options{}, head, false)
 	if err != nil {
 		t.Fatal(err)
 	}

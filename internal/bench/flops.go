@@ -2,10 +2,10 @@ package bench
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/models"
 	"github.com/mmadac/mmadac/models/mmada"
 	"github.com/mmadac/mmadac/passes"
 	"github.com/mmadac/mmadac/runtime/interp"
@@ -23,25 +23,16 @@ func GraphFLOPs(g *ir.Graph) FLOPCounter {
 }
 
 // StepGraph builds the graph that one step of a text scenario runs, for
-// counting its FLOPs: the transformer of the checkpoint in dir after the
-// pipeline po, with the sampling head folded in the given mode (greedy,
-// logits or probs; "" keeps the full logits). It builds the graph the
-// way internal/engine does, from the safetensors headers alone.
+// counting its FLOPs: the transformer over the weights ws (a checkpoint, or
+// a bundle's) after the pipeline po, with the sampling head folded in the
+// given mode (greedy, logits or probs; "" keeps the full logits). It builds
+// the graph the way internal/engine does, from the tensor headers alone.
 //
 // NOTE: this repeats engine's pipeline set-up (the interpreter's kernel for
 // fold-constants and a RoPE table of max(max_sequence_length, 4096)). The
 // FLOP count depends only on the shapes, which those settings do not change.
-func StepGraph(dir string, po passes.Options, headMode string, guided bool) (*ir.Graph, error) {
-	cfg, err := frontend.LoadLLaDAConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	ck, err := frontend.OpenCheckpoint(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer ck.Close()
-	g, err := mmada.Build(cfg, ck, mmada.Options{})
+func StepGraph(cfg *frontend.LLaDAConfig, ws models.WeightStore, po passes.Options, headMode string, guided bool) (*ir.Graph, error) {
+	g, err := mmada.Build(cfg, ws, mmada.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +46,7 @@ func StepGraph(dir string, po passes.Options, headMode string, guided bool) (*ir
 		}
 	}
 	if _, err := passes.Run(g, ctx, po); err != nil {
-		return nil, fmt.Errorf("building the step graph of %s for FLOP counting: %w", dir, err)
+		return nil, fmt.Errorf("building the step graph for FLOP counting: %w", err)
 	}
 	return g, nil
 }

@@ -15,11 +15,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/internal/atomicfile"
 	"github.com/mmadac/mmadac/internal/bench"
 	"github.com/mmadac/mmadac/internal/engine"
 	"github.com/mmadac/mmadac/ir"
+	"github.com/mmadac/mmadac/models"
+	"github.com/mmadac/mmadac/models/mmada"
 	"github.com/mmadac/mmadac/passes"
 	"github.com/mmadac/mmadac/runtime/ort"
 	"github.com/mmadac/mmadac/runtime/sampler"
@@ -367,8 +370,7 @@ func openBenchTarget(o *benchOptions, dir string) (bench.Target, func(), error) 
 		t := bench.Target{Name: name, Backend: engine.BackendORT, Pipeline: "naive export", Model: m, Config: cfg, Threads: ort.AvailableCPUs()}
 		return t, func() { m.Close() }, nil
 	}
-	po := passes.Options{None: o.pipeline == "none"}
-	m, err := engine.LoadTextModelWith(dir, o.backend, po)
+	m, err := loadBenchModel(o, dir)
 	if err != nil {
 		return bench.Target{}, nil, err
 	}
@@ -400,6 +402,26 @@ func openBenchTarget(o *benchOptions, dir string) (bench.Target, func(), error) 
 	return t, func() { m.Close() }, nil
 }
 
+// loadBenchModel loads a checkpoint folder with the --passes pipeline, or
+// an onnx bundle with the pipeline it was built with. Models above 1 GB of
+// weights run on ONNX Runtime from bundles only.
+func loadBenchModel(o *benchOptions, dir string) (*engine.TextModel, error) {
+	if !bundle.IsBundle(dir) {
+		return engine.LoadTextModelWith(dir, o.backend, passes.Options{None: o.pipeline == "none"})
+	}
+	m, err := bundle.Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m.Target != "onnx" {
+		return nil, usagef("--model %s is a %s bundle; mmadac bench runs checkpoint folders and onnx bundles", dir, m.Target)
+	}
+	if o.pipeline == "none" {
+		return nil, usagef("--passes none needs a checkpoint folder; bundle %s runs the pipeline it was built with", dir)
+	}
+	return engine.LoadModel(dir, o.backend)
+}
+
 // cachedModel runs a text model's steps through the block cache.
 type cachedModel struct {
 	*engine.TextModel
@@ -424,7 +446,19 @@ func benchFLOPs(o *benchOptions, dir string, t bench.Target, s bench.Scenario) (
 	default:
 		head = passes.HeadGreedy
 	}
-	g, err := bench.StepGraph(dir, po, head, folded && guided)
+	var ws models.WeightStore
+	if tm, ok := t.Model.(interface{ Weights() mmada.WeightStore }); ok {
+		ws = tm.Weights()
+	} else {
+		// The naive export: its config and headers come from --model.
+		ck, err := frontend.OpenCheckpoint(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer ck.Close()
+		ws = ck
+	}
+	g, err := bench.StepGraph(t.Config, ws, po, head, folded && guided)
 	if err != nil {
 		return nil, err
 	}

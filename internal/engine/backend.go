@@ -15,7 +15,7 @@ func (interpSession) Close() error { return nil }
 // and the backend actually chosen ("auto" picks ort when its library
 // loads and the weights fit inline, else interp).
 func OpenSession(g *ir.Graph, backend string) (Session, string, error) {
-	name, err := chooseBackend(g, backend)
+	name, err := chooseBackend(g, backend, "")
 	if err != nil {
 		return nil, "", err
 	}
@@ -36,13 +36,14 @@ func OpenSession(g *ir.Graph, backend string) (Session, string, error) {
 }
 
 // chooseBackend returns the backend OpenSession would pick for g, without
-// opening a session.
-func chooseBackend(g *ir.Graph, backend string) (string, error) {
+// opening a session. dir is the folder whose files ONNX Runtime may read
+// the weights from in place (see weightRefs); empty puts them inline.
+func chooseBackend(g *ir.Graph, backend, dir string) (string, error) {
 	switch backend {
 	case BackendInterp:
 		return BackendInterp, nil
 	case BackendORT, BackendAuto, "":
-		err := ortUsable(g)
+		err := ortUsable(g, dir)
 		if err == nil {
 			return BackendORT, nil
 		}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/codegen/onnx"
-	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/internal/atomicfile"
 	"github.com/mmadac/mmadac/ir"
@@ -85,7 +84,7 @@ func Build(opts BuildOptions) (*BuildResult, error) {
 	}
 	pb := paramBytes(g)
 	if opts.Weights == onnx.WeightsInline && pb > maxInlineBytes {
-		return nil, fmt.Errorf("the checkpoint has %d bytes of weights, over the 2 GB limit of one ONNX file; use --weights external", pb)
+		return nil, fmt.Errorf("the checkpoint has %d bytes of weights, over the 1 GB that mmadac puts in one ONNX file (protobufs stop at 2 GB); use --weights external", pb)
 	}
 	slog.Info("graph built", "graph", g.Name, "nodes", len(g.Nodes), "params", len(g.Params), "param_bytes", pb)
 
@@ -305,13 +304,7 @@ func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) 
 	if useInterp {
 		return newTextModel(cfg, store, g, BackendInterp, PassOptions{})
 	}
-	refs := map[string]onnxpb.ExternalRef{}
-	for _, in := range inits {
-		if in.External {
-			refs[in.Name] = in.Ref
-		}
-	}
-	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: store, weights: &bundleWeights{dir: path, refs: refs}}
+	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: store, weightDir: store.Dir()}
 	tm.openMain = func() (Session, error) { return openORTFile(g, onnxFile) }
 	return tm, nil
 }

@@ -16,6 +16,8 @@ import (
 // checkpoint folder, or an onnx bundle's own files.
 type weightStore interface {
 	mmada.WeightStore
+	// Dir is the folder that the weight files' locations are relative to.
+	Dir() string
 	Close() error
 }
 
@@ -26,6 +28,7 @@ type weightStore interface {
 // moves, and another checkpoint put at the old path cannot change its
 // weights.
 type bundleStore struct {
+	dir    string
 	infos  map[string]frontend.TensorInfo
 	inline map[string][]byte
 	owners map[string]*frontend.Checkpoint
@@ -38,7 +41,11 @@ var _ weightStore = (*bundleStore)(nil)
 // External ones must lie in safetensors files under dir at the offsets
 // the files' headers give, as `mmadac build --weights external` links them.
 func openBundleStore(dir string, inits []onnx.Initializer) (*bundleStore, error) {
-	s := &bundleStore{infos: map[string]frontend.TensorInfo{}, inline: map[string][]byte{}, owners: map[string]*frontend.Checkpoint{}}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &bundleStore{dir: abs, infos: map[string]frontend.TensorInfo{}, inline: map[string][]byte{}, owners: map[string]*frontend.Checkpoint{}}
 	opened := map[string]*frontend.Checkpoint{}
 	for _, in := range inits {
 		size := int64(len(in.Data))
@@ -71,6 +78,9 @@ func openBundleStore(dir string, inits []onnx.Initializer) (*bundleStore, error)
 	}
 	return s, nil
 }
+
+// Dir returns the bundle's folder.
+func (s *bundleStore) Dir() string { return s.dir }
 
 // Info implements mmada.WeightStore.
 func (s *bundleStore) Info(name string) (frontend.TensorInfo, bool) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,10 +46,6 @@ func TestBundleGraphsReadBundleWeights(t *testing.T) {
 	largeModel(t)
 	dir := externalBundle(t)
 
-	if _, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendORT); err == nil || !strings.Contains(err.Error(), "--weights external") {
-		t.Fatalf("a large checkpoint folder on ort: got %v, want the advice to build a bundle", err)
-	}
-
 	m, err := LoadModel(dir, BackendORT)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +83,63 @@ func TestBundleGraphsReadBundleWeights(t *testing.T) {
 	if m.session == nil {
 		t.Error("full-logits runs did not open the bundle's session")
 	}
+}
+
+// TestLargeCheckpointReadsInPlace runs a checkpoint folder too large for
+// inline weights: every graph must read the safetensors files in place and
+// reproduce upstream. With the files behind symbolic links that leave the
+// folder, as in a Hugging Face cache, ONNX Runtime cannot read them in
+// place, and the error must name the cause and the fix.
+func TestLargeCheckpointReadsInPlace(t *testing.T) {
+	if !hasORT(t) {
+		return
+	}
+	largeModel(t)
+	m, err := LoadTextModel(filepath.Join(goldenDir, "mmada"), BackendORT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	checkTextCases(t, m, "ort checkpoint in place")
+	m.SetHeadFolding(false)
+	checkTextCases(t, m, "ort checkpoint in place, full logits")
+
+	dir := t.TempDir()
+	blob := filepath.Join(dir, "blobs", "weights")
+	ckpt := filepath.Join(dir, "snapshot")
+	for _, d := range []string{filepath.Dir(blob), ckpt} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for src, dst := range map[string]string{"model.safetensors": blob, "config.json": filepath.Join(ckpt, "config.json")} {
+		data, err := os.ReadFile(filepath.Join(goldenDir, "mmada", src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(blob, filepath.Join(ckpt, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadTextModel(ckpt, BackendORT)
+	if err == nil || !strings.Contains(err.Error(), "symbolic links") {
+		t.Errorf("linked weights outside the folder: got %v, want an error about symbolic links", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "--weights external") {
+		t.Errorf("linked weights outside the folder: got %v, want the advice to build a bundle", err)
+	}
+
+	// Small enough for inline weights, the same folder runs.
+	maxInlineBytes = 1 << 30
+	linked, err := LoadTextModel(ckpt, BackendORT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer linked.Close()
+	checkTextCases(t, linked, "ort checkpoint behind symbolic links, inline")
 }
 
 func generateWithCache(t *testing.T, m *TextModel, c goldenCase) [][]int64 {

@@ -44,9 +44,9 @@ type TextModel struct {
 	mainMu   sync.Mutex
 	session  Session
 	openMain func() (Session, error)
-	// weights, for an onnx bundle on ort, is where the bundle keeps the
-	// weights that the further graphs read.
-	weights *bundleWeights
+	// weightDir is the folder whose files ONNX Runtime reads the weights
+	// from in place: the checkpoint folder, or the bundle.
+	weightDir string
 	// passOpts are the pipeline settings the variants are built with.
 	passOpts PassOptions
 	// noHead turns off the folded sampling head (full logits per step).
@@ -140,15 +140,19 @@ func LoadTextModelWith(dir, backend string, po PassOptions) (*TextModel, error) 
 
 // newTextModel picks the backend for g; the session opens on first use.
 func newTextModel(cfg *frontend.LLaDAConfig, ck weightStore, g *ir.Graph, backend string, po PassOptions) (*TextModel, error) {
-	name, err := chooseBackend(g, backend)
+	name, err := chooseBackend(g, backend, ck.Dir())
 	if err != nil {
 		ck.Close()
 		return nil, err
 	}
-	m := &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, passOpts: po}
+	m := &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, passOpts: po, weightDir: ck.Dir()}
 	m.openMain = func() (Session, error) { return m.open(g) }
 	return m, nil
 }
+
+// Weights returns the tensors the model's graphs are built over: its
+// checkpoint's, or its bundle's own.
+func (m *TextModel) Weights() mmada.WeightStore { return m.ckpt }
 
 // mainSession returns the full-logits session, opening it on first use.
 func (m *TextModel) mainSession() (Session, error) {
@@ -166,11 +170,11 @@ func (m *TextModel) mainSession() (Session, error) {
 }
 
 // open opens a graph of the model (the transformer, a head variant, the
-// block-cache graph) on the model's backend. Beside an onnx bundle the
-// graph reads the bundle's weight files.
+// block-cache graph) on the model's backend. On ONNX Runtime the graph
+// reads its weights in place from the checkpoint's or the bundle's files.
 func (m *TextModel) open(g *ir.Graph) (Session, error) {
-	if m.Backend == BackendORT && m.weights != nil {
-		return openORTReferenced(g, m.weights)
+	if m.Backend == BackendORT {
+		return openORTAt(g, m.weightDir)
 	}
 	s, _, err := OpenSession(g, m.Backend)
 	return s, err

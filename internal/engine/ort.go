@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/mmadac/mmadac/codegen/onnx"
 	"github.com/mmadac/mmadac/codegen/onnx/onnxpb"
@@ -15,15 +16,19 @@ import (
 // that tests can make the small golden model count as large.
 var maxInlineBytes int64 = 1 << 30
 
-// ortUsable reports why ONNX Runtime cannot run g with inline weights:
-// its library does not load, or the weights exceed what one protobuf
-// holds.
-func ortUsable(g *ir.Graph) error {
+// ortUsable reports why ONNX Runtime cannot run g with its weights read
+// from the files under dir (see weightRefs) and the rest inline: its
+// library does not load, or the inline part exceeds what one protobuf
+// holds. An empty dir puts every weight inline.
+func ortUsable(g *ir.Graph, dir string) error {
 	if err := ort.Init(); err != nil {
 		return err
 	}
-	if b := paramBytes(g); b > maxInlineBytes {
-		return fmt.Errorf("graph %s has %d bytes of weights; build it with `mmadac build --weights external` and run the bundle", g.Name, b)
+	if b := onnx.UnreferencedBytes(g, weightRefs(g, dir)); b > maxInlineBytes {
+		if dir == "" {
+			return fmt.Errorf("graph %s has %d bytes of weights, over the 1 GB limit of an in-memory ONNX model; load it from a checkpoint folder or a bundle", g.Name, b)
+		}
+		return fmt.Errorf("graph %s has %d bytes of weights that ONNX Runtime cannot read in place, over the 1 GB limit of an in-memory ONNX model: their files are symbolic links that leave %s (as in a Hugging Face cache), and ONNX Runtime reads only files inside the folder; copy the checkpoint into a plain folder, or build a bundle with `mmadac build --weights external`", g.Name, b, dir)
 	}
 	return nil
 }
@@ -31,41 +36,75 @@ func ortUsable(g *ir.Graph) error {
 // openORT emits the graph as ONNX with inline weights and opens an ONNX
 // Runtime session on it.
 func openORT(g *ir.Graph) (Session, error) {
-	if err := ortUsable(g); err != nil {
-		return nil, err
+	return openORTAt(g, "")
+}
+
+// weightRefs locates g's weights that ONNX Runtime can read in place from
+// the files under dir: each parameter whose source is a byte range of a
+// file inside dir, symbolic links resolved, by its location relative to
+// dir. ONNX Runtime 1.30 refuses external data that resolves outside the
+// model's folder, so weights elsewhere are left out and go inline.
+func weightRefs(g *ir.Graph, dir string) map[string]onnxpb.ExternalRef {
+	refs := map[string]onnxpb.ExternalRef{}
+	if dir == "" {
+		return refs
 	}
-	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsInline, MicrosoftDomain: true})
+	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return refs
 	}
-	return openORTBytes(g, model, ort.DefaultOptions())
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return refs
+	}
+	for _, p := range g.Params {
+		if p.Source == nil {
+			continue
+		}
+		file, offset, size := p.Source.Location()
+		if file == "" {
+			continue
+		}
+		file, err := filepath.Abs(file)
+		if err != nil {
+			continue
+		}
+		rel, err := filepath.Rel(dir, file)
+		if err != nil || !filepath.IsLocal(rel) {
+			continue
+		}
+		realFile, err := filepath.EvalSymlinks(file)
+		if err != nil {
+			continue
+		}
+		if realRel, err := filepath.Rel(realDir, realFile); err != nil || !filepath.IsLocal(realRel) {
+			continue
+		}
+		refs[p.Name] = onnxpb.ExternalRef{Location: filepath.ToSlash(rel), Offset: offset, Length: size}
+	}
+	return refs
 }
 
-// bundleWeights locates the weights of an onnx bundle: its folder, and
-// where each parameter's bytes lie under it, as the bundle's ONNX file
-// records them. Further graphs of the model (the folded head variants, the
-// block-cache graph) point at those bytes, so they open at any model size
-// and never copy the weights into a protobuf.
-type bundleWeights struct {
-	dir  string
-	refs map[string]onnxpb.ExternalRef
-}
-
-// openORTReferenced opens g with its weights read from the bundle. Only
-// parameters the bundle does not hold travel inline.
-func openORTReferenced(g *ir.Graph, w *bundleWeights) (Session, error) {
-	if err := ort.Init(); err != nil {
+// openORTAt opens g with the weights weightRefs finds under dir read in
+// place, so that they are never copied into a protobuf, and the others
+// inline.
+func openORTAt(g *ir.Graph, dir string) (Session, error) {
+	if err := ortUsable(g, dir); err != nil {
 		return nil, err
 	}
-	if b := onnx.UnreferencedBytes(g, w.refs); b > maxInlineBytes {
-		return nil, fmt.Errorf("graph %s needs %d bytes of weights that bundle %s does not hold; build the bundle again with this version of mmadac", g.Name, b, w.dir)
+	if dir == "" {
+		model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsInline, MicrosoftDomain: true})
+		if err != nil {
+			return nil, err
+		}
+		return openORTBytes(g, model, ort.DefaultOptions())
 	}
-	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsReferenced, Dir: w.dir, Refs: w.refs, MicrosoftDomain: true})
+	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsReferenced, Dir: dir, Refs: weightRefs(g, dir), MicrosoftDomain: true})
 	if err != nil {
 		return nil, err
 	}
 	opts := ort.DefaultOptions()
-	opts.ExternalDataDir = w.dir
+	opts.ExternalDataDir = dir
 	return openORTBytes(g, model, opts)
 }
 
