@@ -184,3 +184,40 @@ func TestBenchStopAtEOSScenario(t *testing.T) {
 		t.Errorf("table lacks the stop-at-eos row:\n%s", out)
 	}
 }
+
+// TestBenchRunsABundle benchmarks an onnx bundle: the step's FLOPs come
+// from the bundle's own weights, so they equal the checkpoint folder's.
+func TestBenchRunsABundle(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bundle")
+	if code, _, stderr := run(t, "build", "--model", benchTinyModel, "--out", out, "--weights", "external"); code != 0 {
+		t.Fatalf("build: exit %d: %s", code, stderr)
+	}
+	flops := map[string]float64{}
+	for _, model := range []string{benchTinyModel, out} {
+		got, err := runBenchArgs(t, "--model", model, "--backend", "interp", "--scenario", "text",
+			"--prompt-length", "12", "--gen-length", "16", "--block-length", "8", "--steps", "8", "--peak-gflops", "50", "--json")
+		if err != nil {
+			t.Fatalf("bench --model %s: %v", model, err)
+		}
+		var report struct {
+			Results []struct {
+				FLOPs float64 `json:"flops_per_step"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal([]byte(got), &report); err != nil {
+			t.Fatalf("--json output is not JSON: %v\n%s", err, got)
+		}
+		if len(report.Results) != 1 {
+			t.Fatalf("bench --model %s: %d results, want 1", model, len(report.Results))
+		}
+		flops[model] = report.Results[0].FLOPs
+	}
+	if flops[out] == 0 || flops[out] != flops[benchTinyModel] {
+		t.Errorf("FLOPs per step: %v from the bundle, %v from the checkpoint folder", flops[out], flops[benchTinyModel])
+	}
+
+	_, err := runBenchArgs(t, "--model", out, "--passes", "none", "--scenario", "text", "--steps", "8")
+	if err == nil || !strings.Contains(err.Error(), "--passes none needs a checkpoint folder") {
+		t.Errorf("--passes none with a bundle: got %v, want an error asking for a checkpoint folder", err)
+	}
+}
