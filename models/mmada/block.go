@@ -2,7 +2,6 @@ package mmada
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/mmadac/mmadac/frontend"
 	"github.com/mmadac/mmadac/ir"
@@ -71,15 +70,7 @@ func BuildBlock(cfg *frontend.LLaDAConfig, ws WeightStore, o BlockOptions) (*ir.
 }
 
 func (b *builder) buildBlock(o BlockOptions) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			we, ok := r.(weightError)
-			if !ok {
-				panic(r)
-			}
-			err = we.err
-		}
-	}()
+	defer recoverWeightError(&err)
 	cfg := b.cfg
 	g := b.g
 	d := int64(cfg.DModel)
@@ -109,36 +100,14 @@ func (b *builder) buildBlock(o BlockOptions) (err error) {
 
 	wte := b.weight("model.transformer.wte.weight", vocab, d)
 	x := g.Op("gather", ir.Attrs{"axis": int64(0)}, wte, ids)
-	cos, sin := b.blockRoPE(pos)
+	cos, sin := b.ropeAt(g.Op("cast", ir.Attrs{"to": ir.F32}, pos))
 	for l := 0; l < cfg.NLayers; l++ {
 		x = b.blockLayer(l, x, ck, cv, bias, cos, sin)
 	}
-	x = b.rmsNorm(x, b.weight("model.transformer.ln_f.weight", d))
-	var head *ir.Value
-	if cfg.Tied() {
-		head = wte
-	} else {
-		head = b.weight("model.transformer.ff_out.weight", vocab, d)
-	}
-	g.SetOutput(Logits, b.linear(x, head))
+	b.setLogits(x, wte)
 	g.SetOutput(BlockK, b.stackLayers(b.keys))
 	g.SetOutput(BlockV, b.stackLayers(b.values))
 	return nil
-}
-
-// blockRoPE computes cos and sin [block, head_dim] for the given positions
-// with the same float32 arithmetic as the full graph's tables.
-func (b *builder) blockRoPE(pos *ir.Value) (cos, sin *ir.Value) {
-	g := b.g
-	hd := b.cfg.HeadDim()
-	inv := ir.NewTensor(ir.F32, int64(hd/2))
-	for j := range inv.F32() {
-		inv.F32()[j] = 1 / float32(math.Pow(b.cfg.RoPETheta, float64(float32(2*j)/float32(hd))))
-	}
-	p := g.Op("cast", ir.Attrs{"to": ir.F32}, pos)
-	ang := g.Op("mul", nil, g.Op("unsqueeze", ir.Attrs{"axes": []int64{1}}, p), g.Constant(inv))
-	full := g.Op("concat", ir.Attrs{"axis": int64(1)}, ang, ang)
-	return g.Op("cos", nil, full), g.Op("sin", nil, full)
 }
 
 // blockLayer is one transformer block for the block tokens, attending to

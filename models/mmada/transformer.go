@@ -89,16 +89,20 @@ func UsedWeights(g *ir.Graph) []string {
 // weightError aborts graph construction with a returned error.
 type weightError struct{ err error }
 
-func (b *builder) build(opts Options) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			we, ok := r.(weightError)
-			if !ok {
-				panic(r)
-			}
-			err = we.err
+// recoverWeightError turns a weightError panic into *err and lets any
+// other panic through. Builders defer it.
+func recoverWeightError(err *error) {
+	if r := recover(); r != nil {
+		we, ok := r.(weightError)
+		if !ok {
+			panic(r)
 		}
-	}()
+		*err = we.err
+	}
+}
+
+func (b *builder) build(opts Options) (err error) {
+	defer recoverWeightError(&err)
 	cfg := b.cfg
 	g := b.g
 	batch, seq := ir.S("batch"), ir.S("seq")
@@ -122,16 +126,20 @@ func (b *builder) build(opts Options) (err error) {
 	for l := 0; l < cfg.NLayers; l++ {
 		x = b.block(l, x, bias, cos, sin)
 	}
+	b.setLogits(x, wte)
+	return nil
+}
 
+// setLogits applies the final norm and the LM head (wte when the config
+// ties them) to x and makes the result the Logits output.
+func (b *builder) setLogits(x, wte *ir.Value) {
+	d, vocab := int64(b.cfg.DModel), int64(b.cfg.Vocab())
 	x = b.rmsNorm(x, b.weight("model.transformer.ln_f.weight", d))
-	var head *ir.Value
-	if cfg.Tied() {
-		head = wte
-	} else {
+	head := wte
+	if !b.cfg.Tied() {
 		head = b.weight("model.transformer.ff_out.weight", vocab, d)
 	}
-	g.SetOutput(Logits, b.linear(x, head))
-	return nil
+	b.g.SetOutput(Logits, b.linear(x, head))
 }
 
 // stackLayers stacks per-layer [batch, heads, seq, dim] tensors into
@@ -187,6 +195,13 @@ func (b *builder) attentionBias(mask *ir.Value) *ir.Value {
 // inv_freq[j] = 1/theta^(2j/head_dim) in float32, angles pos*inv_freq,
 // duplicated over both halves of the head (the rotate-half convention).
 func (b *builder) ropeTables(ids *ir.Value) (cos, sin *ir.Value) {
+	return b.ropeAt(b.g.Op("arange", ir.Attrs{"axis": int64(1), "dtype": ir.F32}, ids))
+}
+
+// ropeAt builds cos and sin [n, head_dim] for the float32 positions pos
+// [n]. The full graph and the block graph share it, so that both compute
+// the angles with the same float32 arithmetic.
+func (b *builder) ropeAt(pos *ir.Value) (cos, sin *ir.Value) {
 	g := b.g
 	hd := b.cfg.HeadDim()
 	half := hd / 2
@@ -195,7 +210,6 @@ func (b *builder) ropeTables(ids *ir.Value) (cos, sin *ir.Value) {
 		exp := float32(2*j) / float32(hd)
 		inv.F32()[j] = 1 / float32(math.Pow(b.cfg.RoPETheta, float64(exp)))
 	}
-	pos := g.Op("arange", ir.Attrs{"axis": int64(1), "dtype": ir.F32}, ids)
 	ang := g.Op("mul", nil, g.Op("unsqueeze", ir.Attrs{"axes": []int64{1}}, pos), g.Constant(inv))
 	full := g.Op("concat", ir.Attrs{"axis": int64(1)}, ang, ang)
 	return g.Op("cos", nil, full), g.Op("sin", nil, full)
