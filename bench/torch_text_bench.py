@@ -80,8 +80,8 @@ def main(argv=None):
                         help="torch intra-op threads (default: the CPUs this process may run on)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prompt and of the sampler's noise")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
-                        help="the model's compute dtype; bfloat16 is what upstream deploys, and oneDNN runs its "
-                             "matrix products on AMX where the CPU has it")
+                        help="the model's compute dtype. Upstream deploys bfloat16, whose matrix products oneDNN "
+                             "runs on AMX where the CPU has it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 

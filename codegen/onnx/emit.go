@@ -47,7 +47,7 @@ type Options struct {
 	// ONNX Runtime).
 	MicrosoftDomain bool
 	// Refs lists, for WeightsReferenced, where each parameter's bytes
-	// already are, relative to Dir (see ReadRefs).
+	// already are, relative to Dir.
 	Refs map[string]onnxpb.ExternalRef
 }
 

@@ -10,13 +10,11 @@ import (
 	"github.com/mmadac/mmadac/ir"
 )
 
-// WeightsReferenced points each parameter at bytes that an earlier
-// external build already placed under a model folder, as Options.Refs
-// lists them. Further graphs of the same checkpoint (the folded head
-// variants, the block-cache graph) then open next to a bundle without
-// linking, copying or inlining its weights. A parameter that Refs does not
-// list is stored inline, because passes may derive small tensors that no
-// build wrote.
+// WeightsReferenced points each parameter at bytes that already exist in
+// files under a model folder (a checkpoint's safetensors, or a bundle's
+// weights/), as Options.Refs lists them. Nothing is linked, copied or
+// inlined. A parameter that Refs does not list, such as a tensor a pass
+// derived or a file ONNX Runtime cannot reach, is stored inline.
 const WeightsReferenced WeightMode = "referenced"
 
 // Initializer is one weight of an ONNX model file as the file stores it:
@@ -31,8 +29,8 @@ type Initializer struct {
 }
 
 // ReadInitializers returns the initializers of the ONNX model file at
-// path, in file order. External data is located, not read; inline data
-// is returned as stored (raw_data only, which is what mmadac writes).
+// path, in file order. External data is located, not read. Inline data
+// is returned as stored in raw_data, the only field mmadac writes.
 func ReadInitializers(path string) ([]Initializer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -52,23 +50,6 @@ func ReadInitializers(path string) ([]Initializer, error) {
 		out = append(out, in)
 	}
 	return out, nil
-}
-
-// ReadRefs returns the external-data references of the initializers of
-// the ONNX model file at path, by initializer name. Only the model file
-// is read; the weights it points at are not.
-func ReadRefs(path string) (map[string]onnxpb.ExternalRef, error) {
-	inits, err := ReadInitializers(path)
-	if err != nil {
-		return nil, err
-	}
-	refs := map[string]onnxpb.ExternalRef{}
-	for _, in := range inits {
-		if in.External {
-			refs[in.Name] = in.Ref
-		}
-	}
-	return refs, nil
 }
 
 // UnreferencedBytes returns how many bytes of g's parameters refs does not

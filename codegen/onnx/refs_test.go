@@ -63,15 +63,25 @@ func TestReferencedWeightsPointAtTheBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	refs, err := onnx.ReadRefs(model)
+	inits, err := onnx.ReadInitializers(model)
 	if err != nil {
 		t.Fatal(err)
+	}
+	refs := map[string]onnxpb.ExternalRef{}
+	for _, in := range inits {
+		if !in.External {
+			t.Errorf("initializer %s is inline in an external build", in.Name)
+		}
+		refs[in.Name] = in.Ref
 	}
 	if len(refs) != 2 {
 		t.Fatalf("read %d references, want 2: %+v", len(refs), refs)
 	}
-	if got := refs["b"]; got.Offset != 16 || got.Length != 16 {
-		t.Errorf("b is at offset %d, length %d; want 16 and 16", got.Offset, got.Length)
+	if got := refs["b"].Offset; got != 16 {
+		t.Errorf("b is at offset %d, want 16", got)
+	}
+	if got := refs["b"].Length; got != 16 {
+		t.Errorf("b has length %d, want 16", got)
 	}
 	if got := refs["b"].Location; !strings.HasPrefix(got, "weights/") {
 		t.Errorf("b's location is %q, want one under weights/", got)
@@ -123,7 +133,7 @@ func TestReferencedWeightsPointAtTheBuild(t *testing.T) {
 	if _, err := onnx.Emit(g, onnx.Options{Weights: onnx.WeightsReferenced, Refs: refs}); err == nil || !strings.Contains(err.Error(), "model folder") {
 		t.Errorf("no folder: got %v, want an error asking for it", err)
 	}
-	if _, err := onnx.ReadRefs(filepath.Join(dir, "missing.onnx")); err == nil || !strings.Contains(err.Error(), "missing.onnx") {
+	if _, err := onnx.ReadInitializers(filepath.Join(dir, "missing.onnx")); err == nil || !strings.Contains(err.Error(), "missing.onnx") {
 		t.Errorf("a missing model: got %v, want an error naming it", err)
 	}
 }

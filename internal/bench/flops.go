@@ -23,10 +23,10 @@ func GraphFLOPs(g *ir.Graph) FLOPCounter {
 }
 
 // StepGraph builds the graph that one step of a text scenario runs, for
-// counting its FLOPs: the transformer over the weights ws (a checkpoint, or
-// a bundle's) after the pipeline po, with the sampling head folded in the
-// given mode (greedy, logits or probs; "" keeps the full logits). It builds
-// the graph the way internal/engine does, from the tensor headers alone.
+// counting its FLOPs. It is the transformer over the weights ws (a
+// checkpoint's or a bundle's) after the pipeline po, with the sampling head
+// folded in the given mode: greedy, logits or probs, or "" for the full
+// logits. Like internal/engine, it reads the tensor headers alone.
 //
 // NOTE: this repeats engine's pipeline set-up (the interpreter's kernel for
 // fold-constants and a RoPE table of max(max_sequence_length, 4096)). The

@@ -403,8 +403,7 @@ func openBenchTarget(o *benchOptions, dir string) (bench.Target, func(), error) 
 }
 
 // loadBenchModel loads a checkpoint folder with the --passes pipeline, or
-// an onnx bundle with the pipeline it was built with. Models above 1 GB of
-// weights run on ONNX Runtime from bundles only.
+// an onnx bundle with the pipeline it was built with.
 func loadBenchModel(o *benchOptions, dir string) (*engine.TextModel, error) {
 	if !bundle.IsBundle(dir) {
 		return engine.LoadTextModelWith(dir, o.backend, passes.Options{None: o.pipeline == "none"})
@@ -450,7 +449,7 @@ func benchFLOPs(o *benchOptions, dir string, t bench.Target, s bench.Scenario) (
 	if tm, ok := t.Model.(interface{ Weights() mmada.WeightStore }); ok {
 		ws = tm.Weights()
 	} else {
-		// The naive export: its config and headers come from --model.
+		// The naive export takes its config and headers from --model.
 		ck, err := frontend.OpenCheckpoint(dir)
 		if err != nil {
 			return nil, err

@@ -143,14 +143,11 @@ func runT2I(cmd *cobra.Command, o *t2iOptions) error {
 		return err
 	}
 	defer text.Close()
-	vq, err := engine.LoadVQ(vqPath, o.backend)
+	vq, err := loadVQFor(text, model, vqPath, o.backend)
 	if err != nil {
 		return err
 	}
 	defer vq.Close()
-	if err := engine.CheckVQ(text, vq); err != nil {
-		return fmt.Errorf("--model %s with --vq-model %s: %w", model, vqPath, err)
-	}
 
 	req := engine.T2IRequest{Noise: sampler.NewSeeded(o.seed)}
 	req.Params.GuidanceScale, req.Params.Timesteps, req.Params.Temperature = o.guidance, o.steps, o.temperature
@@ -357,6 +354,20 @@ func newRunMMUCmd() *cobra.Command {
 	return cmd
 }
 
+// loadVQFor loads the MAGVIT-v2 model at vqPath and checks that the text
+// model reads its codes.
+func loadVQFor(text *engine.TextModel, model, vqPath, backend string) (*engine.VQModel, error) {
+	vq, err := engine.LoadVQ(vqPath, backend)
+	if err != nil {
+		return nil, err
+	}
+	if err := engine.CheckVQ(text, vq); err != nil {
+		vq.Close()
+		return nil, fmt.Errorf("--model %s with --vq-model %s: %w", model, vqPath, err)
+	}
+	return vq, nil
+}
+
 func runMMU(cmd *cobra.Command, o *mmuOptions) error {
 	t := &o.text
 	if o.image == "" {
@@ -380,14 +391,11 @@ func runMMU(cmd *cobra.Command, o *mmuOptions) error {
 		return err
 	}
 	defer m.Close()
-	vq, err := engine.LoadVQ(vqPath, t.backend)
+	vq, err := loadVQFor(m, model, vqPath, t.backend)
 	if err != nil {
 		return err
 	}
 	defer vq.Close()
-	if err := engine.CheckVQ(m, vq); err != nil {
-		return fmt.Errorf("--model %s with --vq-model %s: %w", model, vqPath, err)
-	}
 
 	res := o.resolution
 	if res == 0 {

@@ -12,9 +12,9 @@ import (
 	"github.com/mmadac/mmadac/codegen/bundle"
 	"github.com/mmadac/mmadac/codegen/onnx"
 	"github.com/mmadac/mmadac/frontend"
+	"github.com/mmadac/mmadac/frontend/tokenizer"
 	"github.com/mmadac/mmadac/internal/atomicfile"
 	"github.com/mmadac/mmadac/ir"
-	"github.com/mmadac/mmadac/runtime/ort"
 )
 
 // BuildOptions are the settings of `mmadac build`.
@@ -148,22 +148,19 @@ func writeONNXBundle(opts BuildOptions, cfg *frontend.LLaDAConfig, g *ir.Graph, 
 
 	// The tokenizer travels with the bundle, so that text prompts work
 	// from the bundle alone.
-	tok, err := os.ReadFile(filepath.Join(opts.Model, tokenizerFile))
+	tok, err := os.ReadFile(filepath.Join(opts.Model, tokenizer.FileName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(opts.Out, tokenizerFile), tok); err != nil {
+	if err := writeFileAtomic(filepath.Join(opts.Out, tokenizer.FileName), tok); err != nil {
 		return err
 	}
-	res.Files = append(res.Files, filepath.Join(opts.Out, tokenizerFile))
+	res.Files = append(res.Files, filepath.Join(opts.Out, tokenizer.FileName))
 	return nil
 }
-
-// tokenizerFile is the name of a checkpoint's Hugging Face tokenizer.
-const tokenizerFile = "tokenizer.json"
 
 // stageBundle runs write on a temporary folder next to out and moves the
 // result into place only when it succeeds, so a failed build leaves no
@@ -291,21 +288,14 @@ func loadONNXBundle(path, backend string, m *bundle.Manifest, gr *bundle.Graph) 
 		store.Close()
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}
-	useInterp := backend == BackendInterp
-	if !useInterp {
-		if err := ort.Init(); err != nil {
-			if backend == BackendORT {
-				store.Close()
-				return nil, err
-			}
-			useInterp = true
-		}
+	tm, err := newTextModel(cfg, store, g, backend, PassOptions{})
+	if err != nil {
+		return nil, err
 	}
-	if useInterp {
-		return newTextModel(cfg, store, g, BackendInterp, PassOptions{})
+	if tm.Backend == BackendORT {
+		// The full-logits graph is the bundle's own compiled file.
+		tm.openMain = func() (Session, error) { return openORTFile(g, onnxFile) }
 	}
-	tm := &TextModel{Config: cfg, Graph: g, Backend: BackendORT, ckpt: store, weightDir: store.Dir()}
-	tm.openMain = func() (Session, error) { return openORTFile(g, onnxFile) }
 	return tm, nil
 }
 

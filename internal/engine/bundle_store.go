@@ -71,7 +71,7 @@ func openBundleStore(dir string, inits []onnx.Initializer) (*bundleStore, error)
 		info, ok := file.Info(in.Name)
 		if !ok || info.Offset != in.Ref.Offset {
 			s.Close()
-			return nil, fmt.Errorf("weight %s is not where the ONNX file says (%s at offset %d)", in.Name, filepath.Base(path), in.Ref.Offset)
+			return nil, fmt.Errorf("weight %s is missing from %s at offset %d, where the ONNX file records it", in.Name, filepath.Base(path), in.Ref.Offset)
 		}
 		s.infos[in.Name] = info
 		s.owners[in.Name] = file
@@ -99,7 +99,7 @@ func (s *bundleStore) Source(name string) (ir.WeightSource, error) {
 	if file, ok := s.owners[name]; ok {
 		return file.Source(name)
 	}
-	return nil, fmt.Errorf("the bundle holds no weight %s; build it again", name)
+	return nil, fmt.Errorf("weight %s is missing from the bundle; build the bundle again", name)
 }
 
 // Close releases the mapped weight files.

@@ -44,9 +44,6 @@ type TextModel struct {
 	mainMu   sync.Mutex
 	session  Session
 	openMain func() (Session, error)
-	// weightDir is the folder whose files ONNX Runtime reads the weights
-	// from in place: the checkpoint folder, or the bundle.
-	weightDir string
 	// passOpts are the pipeline settings the variants are built with.
 	passOpts PassOptions
 	// noHead turns off the folded sampling head (full logits per step).
@@ -138,14 +135,14 @@ func LoadTextModelWith(dir, backend string, po PassOptions) (*TextModel, error) 
 	return newTextModel(cfg, ck, g, backend, po)
 }
 
-// newTextModel picks the backend for g; the session opens on first use.
+// newTextModel picks the backend for g. The sessions open on first use.
 func newTextModel(cfg *frontend.LLaDAConfig, ck weightStore, g *ir.Graph, backend string, po PassOptions) (*TextModel, error) {
 	name, err := chooseBackend(g, backend, ck.Dir())
 	if err != nil {
 		ck.Close()
 		return nil, err
 	}
-	m := &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, passOpts: po, weightDir: ck.Dir()}
+	m := &TextModel{Config: cfg, Graph: g, Backend: name, ckpt: ck, passOpts: po}
 	m.openMain = func() (Session, error) { return m.open(g) }
 	return m, nil
 }
@@ -174,7 +171,7 @@ func (m *TextModel) mainSession() (Session, error) {
 // reads its weights in place from the checkpoint's or the bundle's files.
 func (m *TextModel) open(g *ir.Graph) (Session, error) {
 	if m.Backend == BackendORT {
-		return openORTAt(g, m.weightDir)
+		return openORTAt(g, m.ckpt.Dir())
 	}
 	s, _, err := OpenSession(g, m.Backend)
 	return s, err

@@ -12,25 +12,32 @@ import (
 )
 
 // maxInlineBytes bounds the weights emitted inline into an in-memory
-// model for ONNX Runtime; ONNX protobufs cannot exceed 2 GB. A variable so
-// that tests can make the small golden model count as large.
+// model for ONNX Runtime, because ONNX protobufs cannot exceed 2 GB. Tests
+// lower it to make the small golden model count as large.
 var maxInlineBytes int64 = 1 << 30
 
-// ortUsable reports why ONNX Runtime cannot run g with its weights read
-// from the files under dir (see weightRefs) and the rest inline: its
-// library does not load, or the inline part exceeds what one protobuf
-// holds. An empty dir puts every weight inline.
+// ortUsable reports why ONNX Runtime cannot run g with the weights under
+// dir read in place (see weightRefs) and the rest inline. It fails when the
+// library does not load or the inline part is too large. An empty dir puts
+// every weight inline.
 func ortUsable(g *ir.Graph, dir string) error {
 	if err := ort.Init(); err != nil {
 		return err
 	}
-	if b := onnx.UnreferencedBytes(g, weightRefs(g, dir)); b > maxInlineBytes {
-		if dir == "" {
-			return fmt.Errorf("graph %s has %d bytes of weights, over the 1 GB limit of an in-memory ONNX model; load it from a checkpoint folder or a bundle", g.Name, b)
-		}
-		return fmt.Errorf("graph %s has %d bytes of weights that ONNX Runtime cannot read in place, over the 1 GB limit of an in-memory ONNX model: their files are symbolic links that leave %s (as in a Hugging Face cache), and ONNX Runtime reads only files inside the folder; copy the checkpoint into a plain folder, or build a bundle with `mmadac build --weights external`", g.Name, b, dir)
+	return checkInline(g, dir, weightRefs(g, dir))
+}
+
+// checkInline reports when the weights of g that refs does not locate are
+// too large to go inline into an in-memory model.
+func checkInline(g *ir.Graph, dir string, refs map[string]onnxpb.ExternalRef) error {
+	b := onnx.UnreferencedBytes(g, refs)
+	if b <= maxInlineBytes {
+		return nil
 	}
-	return nil
+	if dir == "" {
+		return fmt.Errorf("graph %s has %d bytes of weights, over the 1 GB limit of an in-memory ONNX model; load it from a checkpoint folder or a bundle", g.Name, b)
+	}
+	return fmt.Errorf("graph %s has %d bytes of weights that ONNX Runtime cannot read in place, over the 1 GB limit of an in-memory ONNX model: their files are symbolic links that leave %s (as in a Hugging Face cache), and ONNX Runtime reads only files inside the folder; copy the checkpoint into a plain folder, or build a bundle with `mmadac build --weights external`", g.Name, b, dir)
 }
 
 // openORT emits the graph as ONNX with inline weights and opens an ONNX
@@ -89,7 +96,11 @@ func weightRefs(g *ir.Graph, dir string) map[string]onnxpb.ExternalRef {
 // place, so that they are never copied into a protobuf, and the others
 // inline.
 func openORTAt(g *ir.Graph, dir string) (Session, error) {
-	if err := ortUsable(g, dir); err != nil {
+	if err := ort.Init(); err != nil {
+		return nil, err
+	}
+	refs := weightRefs(g, dir)
+	if err := checkInline(g, dir, refs); err != nil {
 		return nil, err
 	}
 	if dir == "" {
@@ -99,7 +110,7 @@ func openORTAt(g *ir.Graph, dir string) (Session, error) {
 		}
 		return openORTBytes(g, model, ort.DefaultOptions())
 	}
-	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsReferenced, Dir: dir, Refs: weightRefs(g, dir), MicrosoftDomain: true})
+	model, err := onnx.MarshalWith(g, onnx.Options{Weights: onnx.WeightsReferenced, Dir: dir, Refs: refs, MicrosoftDomain: true})
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +120,7 @@ func openORTAt(g *ir.Graph, dir string) (Session, error) {
 }
 
 // float32Bytes returns the size of g's weights as float32, the type the
-// ONNX Runtime graph computes in: a bfloat16 checkpoint's weights are cast,
+// ONNX Runtime graph computes in. A bfloat16 checkpoint's weights are cast,
 // and ONNX Runtime folds the casts into float32 copies.
 func float32Bytes(g *ir.Graph) int64 {
 	n := int64(0)

@@ -48,8 +48,8 @@ function installRecorder(page) {
     }).observe(tokens, { subtree: true, childList: true, attributes: true, characterData: true });
     // Each step event rewrites the step counter. Events that reach the
     // page in one network read are handled in one task, so the token
-    // observer above may see only the first and last state of a fast
-    // run; the counter's mutation records still number every step.
+    // observer above may see only the first and last state of a fast run.
+    // The counter's mutation records still number every step.
     window.__stepUpdates = 0;
     new MutationObserver((records) => { window.__stepUpdates += records.length; })
       .observe(document.getElementById("step"), { subtree: true, childList: true, characterData: true });
